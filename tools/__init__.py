@@ -1,0 +1,1 @@
+"""Developer tools: code generation. Nothing here runs inside the server."""
