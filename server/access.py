@@ -1,0 +1,67 @@
+"""Who may touch what: a project key its project, a master key everything in its organization."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.errors import InvalidArgument, NotFound, PermissionDenied
+from server.keys import MASTER, PROJECT, Principal
+from storage.accounts import ProjectRepository
+
+
+class Access:
+    """Authorization checks. Remembers each project's organization: projects never move."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._organization_of: dict[str, str] = {}
+
+    async def organization_of(self, project: str) -> str:
+        """The organization that owns `project`.
+
+        Raises:
+            NotFound: no such project.
+        """
+        organization = self._organization_of.get(project)
+        if organization is None:
+            async with self._sessions() as session:
+                record = await ProjectRepository(session).get(project)
+            if record is None:
+                raise NotFound(f"project {project!r} not found", reason="PROJECT_NOT_FOUND")
+            organization = self._organization_of[project] = record.organization_id
+        return organization
+
+    async def project(self, principal: Principal, project: str) -> str:
+        """The project a data call addresses; empty means the calling project key's own.
+
+        Raises:
+            InvalidArgument: a master key did not name a project.
+            NotFound: no such project.
+            PermissionDenied: the key may not use the project.
+        """
+        if not project:
+            if principal.kind == PROJECT and principal.project:
+                return principal.project
+            raise InvalidArgument([("project", "is required with a master key")])
+        if principal.kind == PROJECT:
+            if project != principal.project:
+                raise PermissionDenied(f"this project key may not use project {project!r}")
+            return project
+        if principal.kind == MASTER and await self.organization_of(project) == principal.organization:
+            return project
+        raise PermissionDenied(f"this key may not use project {project!r}")
+
+    def administer(self, principal: Principal, organization: str) -> str:
+        """Checks that `principal` may administer `organization`.
+
+        Raises:
+            InvalidArgument: no organization was named.
+            PermissionDenied: not a master key of that organization.
+        """
+        if not organization:
+            raise InvalidArgument([("organization", "is required")])
+        if principal.kind != MASTER:
+            raise PermissionDenied("administration needs a master key", reason="MASTER_KEY_REQUIRED")
+        if principal.organization != organization:
+            raise PermissionDenied(f"this key may not administer organization {organization!r}")
+        return organization

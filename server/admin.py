@@ -1,0 +1,241 @@
+"""The admin domain: organizations, projects and API keys.
+
+The `*_rpc` methods serve AdminService and check access first. The plain methods below them do
+the work without any access check; the `ingestd` command and the first-start bootstrap call them
+directly, as the operator of the instance.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ingestd.v1 import admin_service_pb2
+from server import paging
+from server.access import Access
+from server.clock import Clock
+from server.errors import AlreadyExists, InvalidArgument, NotFound
+from server.ids import UuidV7
+from server.keys import MASTER, PROJECT, Authenticator, digest, new_secret, shown_prefix
+from server.pipeline import Call
+from storage.accounts import ApiKeyRepository, OrganizationRepository, ProjectRepository
+from storage.models import ApiKey, Organization, Project
+
+pb = admin_service_pb2
+
+PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+MAX_NAME_CHARS = 100
+
+
+class Admin:
+    """AdminService, and the operator's own operations."""
+
+    def __init__(
+        self,
+        access: Access,
+        authenticator: Authenticator,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        ids: UuidV7,
+    ) -> None:
+        self._access = access
+        self._authenticator = authenticator
+        self._sessions = sessions
+        self._clock = clock
+        self._ids = ids
+
+    # AdminService ---------------------------------------------------------------------------
+
+    async def get_organization_rpc(
+        self, call: Call, request: pb.GetOrganizationRequest
+    ) -> pb.GetOrganizationResponse:
+        self._access.administer(call.principal, request.organization)
+        async with self._sessions() as session:
+            record = await OrganizationRepository(session).get(request.organization)
+        if record is None:
+            raise NotFound(f"organization {request.organization!r} not found")
+        return pb.GetOrganizationResponse(organization=to_organization(record))
+
+    async def create_project_rpc(self, call: Call, request: pb.CreateProjectRequest) -> pb.CreateProjectResponse:
+        self._access.administer(call.principal, request.organization)
+        project = await self.create_project(request.organization, request.project_id, request.project.display_name)
+        call.log.update(project=project.id)
+        return pb.CreateProjectResponse(project=project)
+
+    async def get_project_rpc(self, call: Call, request: pb.GetProjectRequest) -> pb.GetProjectResponse:
+        if not request.project:
+            raise InvalidArgument([("project", "is required")])
+        self._access.administer(call.principal, await self._access.organization_of(request.project))
+        async with self._sessions() as session:
+            record = await ProjectRepository(session).get(request.project)
+        assert record is not None, "organization_of found it"
+        return pb.GetProjectResponse(project=to_project(record))
+
+    async def list_projects_rpc(self, call: Call, request: pb.ListProjectsRequest) -> pb.ListProjectsResponse:
+        self._access.administer(call.principal, request.organization)
+        size = paging.page_size(request.page_size)
+        after = paging.decode(request)
+        async with self._sessions() as session:
+            records = await ProjectRepository(session).list(
+                request.organization, after_id=after if isinstance(after, str) else None, limit=size + 1
+            )
+        response = pb.ListProjectsResponse(projects=[to_project(r) for r in records[:size]])
+        if len(records) > size:
+            response.next_page_token = paging.encode(records[size - 1].id, request)
+        return response
+
+    async def create_api_key_rpc(self, call: Call, request: pb.CreateApiKeyRequest) -> pb.CreateApiKeyResponse:
+        self._access.administer(call.principal, request.organization)
+        api_key, secret = await self.create_api_key(request.organization, request.kind, request.project, request.name)
+        call.log.update(created_key_id=api_key.id)
+        return pb.CreateApiKeyResponse(api_key=api_key, secret=secret)
+
+    async def list_api_keys_rpc(self, call: Call, request: pb.ListApiKeysRequest) -> pb.ListApiKeysResponse:
+        self._access.administer(call.principal, request.organization)
+        size = paging.page_size(request.page_size)
+        before = paging.decode(request)
+        keys = await self.list_api_keys(
+            request.organization, request.project, before=before if isinstance(before, str) else None, limit=size + 1
+        )
+        response = pb.ListApiKeysResponse(api_keys=keys[:size])
+        if len(keys) > size:
+            response.next_page_token = paging.encode(keys[size - 1].id, request)
+        return response
+
+    async def revoke_api_key_rpc(self, call: Call, request: pb.RevokeApiKeyRequest) -> pb.RevokeApiKeyResponse:
+        self._access.administer(call.principal, request.organization)
+        api_key = await self.revoke_api_key(request.organization, request.key)
+        call.log.update(revoked_key_id=api_key.id)
+        return pb.RevokeApiKeyResponse(api_key=api_key)
+
+    # The operator's operations ---------------------------------------------------------------
+
+    async def create_project(self, organization: str, project_id: str, display_name: str = "") -> pb.Project:
+        """Creates a project.
+
+        Raises:
+            InvalidArgument: a malformed id or name.
+            NotFound: no such organization.
+            AlreadyExists: the id is taken.
+        """
+        if not PROJECT_ID.match(project_id):
+            raise InvalidArgument(
+                [("project_id", "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter")]
+            )
+        _check_name("project.display_name", display_name)
+        record = Project(
+            id=project_id, organization_id=organization, display_name=display_name, created_us=self._clock.now_us()
+        )
+        try:
+            async with self._sessions.begin() as session:
+                if await OrganizationRepository(session).get(organization) is None:
+                    raise NotFound(f"organization {organization!r} not found")
+                if await ProjectRepository(session).get(project_id) is not None:
+                    raise AlreadyExists(f"project {project_id!r} already exists")
+                await ProjectRepository(session).add(record)
+        except IntegrityError:
+            raise AlreadyExists(f"project {project_id!r} already exists") from None
+        return to_project(record)
+
+    async def create_api_key(
+        self, organization: str, kind: int, project: str, name: str, *, secret: str | None = None
+    ) -> tuple[pb.ApiKey, str]:
+        """Creates a key; returns it and its secret, which is never retrievable again.
+
+        Raises:
+            InvalidArgument: a bad kind, project or name.
+            NotFound: no such organization.
+        """
+        violations: list[tuple[str, str]] = []
+        if kind == PROJECT and not project:
+            violations.append(("project", "is required for a project key"))
+        elif kind == MASTER and project:
+            violations.append(("project", "must be empty for a master key"))
+        elif kind not in (MASTER, PROJECT):
+            violations.append(("kind", "must be API_KEY_KIND_MASTER or API_KEY_KIND_PROJECT"))
+        if len(name) > MAX_NAME_CHARS:
+            violations.append(("name", f"longer than {MAX_NAME_CHARS} characters"))
+        if violations:
+            raise InvalidArgument(violations)
+        if kind == PROJECT and await self._access.organization_of(project) != organization:
+            raise InvalidArgument([("project", f"is not a project of organization {organization!r}")])
+        secret = secret or new_secret(kind)
+        record = ApiKey(
+            organization_id=organization,
+            id="key_" + self._ids.new().replace("-", ""),
+            kind=kind,
+            project_id=project or None,
+            name=name,
+            prefix=shown_prefix(secret),
+            secret_sha256=digest(secret),
+            created_us=self._clock.now_us(),
+        )
+        async with self._sessions.begin() as session:
+            if await OrganizationRepository(session).get(organization) is None:
+                raise NotFound(f"organization {organization!r} not found")
+            await ApiKeyRepository(session).add(record)
+        return to_api_key(record), secret
+
+    async def list_api_keys(
+        self, organization: str, project: str = "", *, before: str | None = None, limit: int = 100
+    ) -> list[pb.ApiKey]:
+        """Keys newest first, without secrets."""
+        async with self._sessions() as session:
+            records = await ApiKeyRepository(session).list(
+                organization, project_id=project, before_id=before, limit=limit
+            )
+        return [to_api_key(r) for r in records]
+
+    async def revoke_api_key(self, organization: str, key_id: str) -> pb.ApiKey:
+        """Revokes a key; revoking a revoked key keeps its first revocation time.
+
+        Raises:
+            NotFound: no such key in the organization.
+        """
+        async with self._sessions.begin() as session:
+            keys = ApiKeyRepository(session)
+            record = await keys.get(organization, key_id)
+            if record is None:
+                raise NotFound(f"API key {key_id!r} not found", reason="KEY_NOT_FOUND")
+            await keys.revoke(record, self._clock.now_us())
+        self._authenticator.forget(record.secret_sha256)
+        return to_api_key(record)
+
+
+def _check_name(field: str, name: str) -> None:
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidArgument([(field, f"longer than {MAX_NAME_CHARS} characters")])
+
+
+def _set_time(target: object, us: int | None) -> None:
+    if us is not None:
+        target.FromMicroseconds(us)  # type: ignore[attr-defined]
+
+
+def to_organization(record: Organization) -> pb.Organization:
+    message = pb.Organization(id=record.id, display_name=record.display_name)
+    _set_time(message.create_time, record.created_us)
+    return message
+
+
+def to_project(record: Project) -> pb.Project:
+    message = pb.Project(id=record.id, organization=record.organization_id, display_name=record.display_name)
+    _set_time(message.create_time, record.created_us)
+    return message
+
+
+def to_api_key(record: ApiKey) -> pb.ApiKey:
+    message = pb.ApiKey(
+        id=record.id,
+        organization=record.organization_id,
+        project=record.project_id or "",
+        kind=record.kind,  # type: ignore[arg-type]
+        name=record.name,
+        prefix=record.prefix,
+    )
+    _set_time(message.create_time, record.created_us)
+    _set_time(message.last_use_time, record.last_used_us)
+    _set_time(message.revoke_time, record.revoked_us)
+    return message

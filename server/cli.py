@@ -1,0 +1,132 @@
+"""The `ingestd` command: `serve`, `migrate` and `keys create|list|revoke`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+from google.protobuf import json_format
+
+from ingestd.v1 import admin_service_pb2
+from server.config import Settings
+from server.errors import IngestdError
+from server.keys import MASTER, PROJECT
+from server.log import configure_logging
+from server.main import Running, core, running
+from storage.migrate import upgrade
+
+_KINDS = {"master": MASTER, "project": PROJECT}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ingestd", description="A self-hosted telemetry ingest server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def database_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--database-url", help="SQLAlchemy URL (env INGESTD_DATABASE_URL)")
+
+    serve = commands.add_parser("serve", help="serve gRPC (and HTTP, once the gateway lands)")
+    serve.add_argument("--grpc-addr", help="host:port for gRPC (env INGESTD_GRPC_ADDR)")
+    serve.add_argument("--http-addr", help="host:port for HTTP (env INGESTD_HTTP_ADDR)")
+    database_flag(serve)
+
+    migrate = commands.add_parser("migrate", help="migrate the database schema to the latest version")
+    database_flag(migrate)
+
+    keys = commands.add_parser("keys", help="manage API keys directly in the database")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print its secret once")
+    create.add_argument("--kind", choices=sorted(_KINDS), default="project")
+    create.add_argument("--project", default="", help="the project of a project key")
+    create.add_argument("--name", default="")
+    listing = key_commands.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--project", default="")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    for p in (create, listing, revoke):
+        p.add_argument("--organization", default="default")
+        database_flag(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Runs the command; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(
+            os.environ if environ is None else environ,
+            grpc_addr=getattr(args, "grpc_addr", None),
+            http_addr=getattr(args, "http_addr", None),
+            database_url=args.database_url,
+        )
+    except ValueError as exc:
+        print(f"ingestd: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    try:
+        if args.command == "serve":
+            asyncio.run(serve(settings))
+        elif args.command == "migrate":
+            upgrade(settings.database_url)
+            print("database is at the latest schema")
+        else:
+            asyncio.run(_keys(settings, args, sys.stdout))
+    except IngestdError as exc:
+        print(f"ingestd: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
+    """Serves until SIGTERM or SIGINT, then shuts down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(settings) as started:
+        _announce(started, out)
+        await stop.wait()
+
+
+def _announce(started: Running, out: TextIO) -> None:
+    print(f"ingestd serving gRPC on {started.settings.grpc_addr.rsplit(':', 1)[0]}:{started.grpc_port}", file=out)
+    keys = started.bootstrap
+    if keys is not None:
+        print("First start: created organization 'default' and project 'default'.", file=out)
+        if keys.master_secret:
+            print(f"  master key  ({keys.master_key_id}): {keys.master_secret}", file=out)
+        if keys.project_secret:
+            print(f"  project key ({keys.project_key_id}): {keys.project_secret}", file=out)
+        if keys.master_secret or keys.project_secret:
+            print("  These secrets are shown once; ingestd keeps only their digests.", file=out)
+    out.flush()
+
+
+async def _keys(settings: Settings, args: argparse.Namespace, out: TextIO) -> None:
+    async with core(settings) as c:
+        if args.keys_command == "create":
+            api_key, secret = await c.admin.create_api_key(
+                args.organization, _KINDS[args.kind], args.project, args.name
+            )
+            _print_key(api_key, out)
+            print(f"secret: {secret}", file=out)
+            print("The secret is shown once; ingestd keeps only its digest.", file=out)
+        elif args.keys_command == "list":
+            for api_key in await c.admin.list_api_keys(args.organization, args.project, limit=1000):
+                _print_key(api_key, out)
+        else:
+            _print_key(await c.admin.revoke_api_key(args.organization, args.key_id), out)
+
+
+def _print_key(api_key: admin_service_pb2.ApiKey, out: TextIO) -> None:
+    fields: dict[str, Any] = json_format.MessageToDict(api_key)
+    print(" ".join(f"{k}={v}" for k, v in fields.items()), file=out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

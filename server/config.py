@@ -1,0 +1,73 @@
+"""Settings: one frozen object, built once at the edge from an injected environment."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///./ingestd.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable. See the README's configuration table."""
+
+    grpc_addr: str = "127.0.0.1:50051"
+    http_addr: str = "127.0.0.1:3001"
+    database_url: str = DEFAULT_DATABASE_URL
+    bootstrap_master_key: str | None = None
+    bootstrap_project_key: str | None = None
+    log_level: str = "info"
+    log_format: str = "auto"
+    shutdown_grace_s: float = 10.0
+    max_inflight_calls: int = 2000
+    max_batch_events: int = 1000
+    max_message_bytes: int = 16 * 1024 * 1024
+    sqlite_synchronous: str = "FULL"
+    migrate_on_start: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Reads `INGESTD_*` variables from `environ`; `overrides` (from flags) win over them.
+
+        Raises:
+            ValueError: a variable has a value of the wrong type.
+        """
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(f"INGESTD_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _cast(field.name, field.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.log_format not in ("auto", "json", "console"):
+            raise ValueError("log_format must be auto, json or console")
+        if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if self.max_batch_events < 1 or self.max_inflight_calls < 1:
+            raise ValueError("limits must be positive")
+
+
+def _cast(name: str, kind: Any, raw: str) -> Any:
+    text = str(kind)
+    try:
+        if text.startswith("bool"):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if text.startswith("int"):
+            return int(raw)
+        if text.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"INGESTD_{name.upper()}={raw!r} is not a valid {text}") from None
+    return raw

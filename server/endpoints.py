@@ -1,0 +1,67 @@
+"""The endpoint table: every RPC of every exposed service, mapped to its domain handler.
+
+Both transports are built from this table, and `check_complete` makes startup fail when a
+service declares an RPC the table does not serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from google.protobuf.descriptor import ServiceDescriptor
+
+from ingestd.v1 import admin_service_pb2, event_service_pb2, ingest_service_pb2
+from server.admin import Admin
+from server.ingest import Ingest
+from server.pipeline import Endpoint
+from server.queries import EventQueries
+
+#: The services ingestd exposes, over gRPC now and over HTTP through their annotations.
+SERVICES: tuple[ServiceDescriptor, ...] = (
+    ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"],
+    event_service_pb2.DESCRIPTOR.services_by_name["EventService"],
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
+)
+
+
+def build_endpoints(ingest: Ingest, queries: EventQueries, admin: Admin) -> dict[str, Endpoint]:
+    """The endpoint of each RPC, keyed by its gRPC method path (`/pkg.Service/Method`)."""
+    table = [
+        Endpoint("/ingestd.v1.IngestService/WriteEvents", ingest.write_events, cached_auth=True),
+        Endpoint(
+            "/ingestd.v1.IngestService/StreamEvents", ingest.stream_events, client_streaming=True, cached_auth=True
+        ),
+        Endpoint("/ingestd.v1.EventService/ListEvents", queries.list_events),
+        Endpoint("/ingestd.v1.EventService/GetEvent", queries.get_event),
+        Endpoint("/ingestd.v1.EventService/ListIssues", queries.list_issues),
+        Endpoint("/ingestd.v1.AdminService/GetOrganization", admin.get_organization_rpc),
+        Endpoint("/ingestd.v1.AdminService/CreateProject", admin.create_project_rpc),
+        Endpoint("/ingestd.v1.AdminService/GetProject", admin.get_project_rpc),
+        Endpoint("/ingestd.v1.AdminService/ListProjects", admin.list_projects_rpc),
+        Endpoint("/ingestd.v1.AdminService/CreateApiKey", admin.create_api_key_rpc),
+        Endpoint("/ingestd.v1.AdminService/ListApiKeys", admin.list_api_keys_rpc),
+        Endpoint("/ingestd.v1.AdminService/RevokeApiKey", admin.revoke_api_key_rpc),
+    ]
+    endpoints = {e.method: e for e in table}
+    check_complete(endpoints, SERVICES)
+    return endpoints
+
+
+def method_path(service: ServiceDescriptor, method_name: str) -> str:
+    return f"/{service.full_name}/{method_name}"
+
+
+def check_complete(endpoints: Mapping[str, Endpoint], services: Sequence[ServiceDescriptor]) -> None:
+    """Raises RuntimeError unless every RPC of `services` has an endpoint of the right shape, and
+    every endpoint belongs to one of them."""
+    declared = {}
+    for service in services:
+        for method in service.methods:
+            declared[method_path(service, method.name)] = method
+    missing = sorted(set(declared) - set(endpoints))
+    unknown = sorted(set(endpoints) - set(declared))
+    if missing or unknown:
+        raise RuntimeError(f"endpoint table out of step with the protos: missing {missing}, unknown {unknown}")
+    for path, method in declared.items():
+        if method.client_streaming != endpoints[path].client_streaming or method.server_streaming:
+            raise RuntimeError(f"{path}: the endpoint's streaming shape does not match the proto")

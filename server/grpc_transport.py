@@ -1,0 +1,131 @@
+"""The gRPC transport: grpc.aio handlers built from the endpoint table, plus the standard health
+and reflection services. No domain logic lives here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from server.endpoints import method_path
+from server.errors import IngestdError
+from server.pipeline import Endpoint, Pipeline, request_id_from
+
+
+def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
+    return {
+        key.lower(): value
+        for key, value in (context.invocation_metadata() or ())
+        if isinstance(value, str)
+    }
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: IngestdError) -> None:
+    await context.abort_with_status(rpc_status.to_status(error.to_status()))
+
+
+def _unary(pipeline: Pipeline, endpoint: Endpoint) -> Any:
+    async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
+        metadata = _metadata(context)
+        request_id = request_id_from(metadata)
+        context.set_trailing_metadata((("x-request-id", request_id),))
+        try:
+            return await pipeline.unary(endpoint, request, metadata, request_id=request_id, peer=context.peer())
+        except IngestdError as error:
+            await _abort(context, error)
+            return None
+
+    return handle
+
+
+def _client_stream(pipeline: Pipeline, endpoint: Endpoint) -> Any:
+    async def handle(
+        requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Message | None:
+        metadata = _metadata(context)
+        request_id = request_id_from(metadata)
+        context.set_trailing_metadata((("x-request-id", request_id),))
+        try:
+            return await pipeline.stream(endpoint, requests, metadata, request_id=request_id, peer=context.peer())
+        except IngestdError as error:
+            await _abort(context, error)
+            return None
+
+    return handle
+
+
+def generic_handlers(
+    pipeline: Pipeline, endpoints: Mapping[str, Endpoint], services: Sequence[ServiceDescriptor]
+) -> list[grpc.GenericRpcHandler]:
+    """One generic handler per service, each method served by its endpoint through `pipeline`."""
+    handlers: list[grpc.GenericRpcHandler] = []
+    for service in services:
+        methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        for method in service.methods:
+            endpoint = endpoints[method_path(service, method.name)]
+            request_class = message_factory.GetMessageClass(method.input_type)
+            response_class = message_factory.GetMessageClass(method.output_type)
+            make = grpc.stream_unary_rpc_method_handler if method.client_streaming else grpc.unary_unary_rpc_method_handler
+            wrap = _client_stream if method.client_streaming else _unary
+            methods[method.name] = make(
+                wrap(pipeline, endpoint),
+                request_deserializer=request_class.FromString,
+                response_serializer=response_class.SerializeToString,
+            )
+        handlers.append(grpc.method_handlers_generic_handler(service.full_name, methods))
+    return handlers
+
+
+class GrpcServer:
+    """A grpc.aio server with ingestd's services, health and reflection."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        endpoints: Mapping[str, Endpoint],
+        services: Sequence[ServiceDescriptor],
+        *,
+        max_message_bytes: int,
+    ) -> None:
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        self.server = grpc.aio.server(options=options)
+        self.server.add_generic_rpc_handlers(generic_handlers(pipeline, endpoints, services))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._service_names = [s.full_name for s in services]
+        reflection.enable_server_reflection(
+            [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self.server,
+        )
+
+    def bind(self, address: str) -> int:
+        """Listens on `address` (port 0 picks a free port); returns the bound port.
+
+        Raises:
+            RuntimeError: the address could not be bound.
+        """
+        port = self.server.add_insecure_port(address)
+        if port == 0:
+            raise RuntimeError(f"cannot listen for gRPC on {address}")
+        return port
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", *self._service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace_s: float) -> None:
+        """Reports NOT_SERVING, refuses new calls, and waits up to `grace_s` for calls in flight."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)

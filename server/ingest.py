@@ -1,0 +1,162 @@
+"""The ingest domain: validate and normalize events, then commit them through the group writer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from google.rpc import status_pb2
+
+from ingestd.v1 import event_pb2, ingest_service_pb2
+from server.access import Access
+from server.clock import Clock
+from server.errors import InvalidArgument, Unauthenticated, Unavailable
+from server.ids import UuidV7
+from server.normalize import Violation, normalize
+from server.pipeline import Call
+from storage.events import EventRow, event_row
+from storage.writer import CommitFailed, GroupWriter, KeyRevoked, Stored, WriterClosed
+
+pb = ingest_service_pb2
+
+# A stream keeps this many batches in flight to the writer, so reading the next batch overlaps
+# committing the last without holding an unbounded backlog in memory.
+_STREAM_WINDOW = 8
+
+
+class Ingest:
+    """Writes events into projects."""
+
+    def __init__(
+        self, access: Access, writer: GroupWriter, clock: Clock, ids: UuidV7, *, max_batch_events: int
+    ) -> None:
+        self._access = access
+        self._writer = writer
+        self._clock = clock
+        self._ids = ids
+        self._max_batch = max_batch_events
+
+    async def write_events(self, call: Call, request: pb.WriteEventsRequest) -> pb.WriteEventsResponse:
+        """IngestService.WriteEvents."""
+        project = await self._access.project(call.principal, request.project)
+        self._check_batch_size(request.events)
+        rows, rejected = self.prepare(project, request.events, dialect="ingestd")
+        if request.atomic and rejected:
+            raise InvalidArgument(
+                [(f"events[{i}].{f}", d) for i, violations in sorted(rejected.items()) for f, d in violations]
+            )
+        stored = await self.commit(call, rows)
+        response = pb.WriteEventsResponse()
+        results = response.results
+        stored_iter = iter(stored)
+        accepted = duplicates = 0
+        for index in range(len(request.events)):
+            violations = rejected.get(index)
+            if violations is not None:
+                results.add(outcome=pb.WRITE_OUTCOME_REJECTED, error=rejection_status(violations))
+                continue
+            outcome = next(stored_iter)
+            if outcome.duplicate:
+                duplicates += 1
+                results.add(outcome=pb.WRITE_OUTCOME_DUPLICATE, event_id=outcome.event_id)
+            else:
+                accepted += 1
+                results.add(outcome=pb.WRITE_OUTCOME_ACCEPTED, event_id=outcome.event_id)
+        response.accepted_count = accepted
+        response.duplicate_count = duplicates
+        response.rejected_count = len(rejected)
+        call.log.update(project=project, accepted=accepted, duplicates=duplicates, rejected=len(rejected))
+        return response
+
+    async def stream_events(
+        self, call: Call, requests: AsyncIterator[pb.StreamEventsRequest]
+    ) -> pb.StreamEventsResponse:
+        """IngestService.StreamEvents: each message is committed as it arrives; the answer comes
+        once all are committed."""
+        response = pb.StreamEventsResponse()
+        project: str | None = None
+        offset = 0
+        in_flight: list[asyncio.Task[list[Stored]]] = []
+
+        async def settle(task: asyncio.Task[list[Stored]]) -> None:
+            for outcome in await task:
+                if outcome.duplicate:
+                    response.duplicate_count += 1
+                else:
+                    response.accepted_count += 1
+
+        try:
+            async for message in requests:
+                named = await self._access.project(call.principal, message.project)
+                if project is not None and named != project:
+                    raise InvalidArgument([("project", "every message of a stream must name the same project")])
+                project = named
+                self._check_batch_size(message.events)
+                rows, rejected = self.prepare(project, message.events, dialect="ingestd")
+                for index, violations in sorted(rejected.items()):
+                    response.rejections.add(index=offset + index, error=rejection_status(violations))
+                response.rejected_count += len(rejected)
+                offset += len(message.events)
+                in_flight.append(asyncio.ensure_future(self.commit(call, rows)))
+                if len(in_flight) >= _STREAM_WINDOW:
+                    await settle(in_flight.pop(0))
+            while in_flight:
+                await settle(in_flight.pop(0))
+        finally:
+            for task in in_flight:
+                task.cancel()
+        call.log.update(
+            project=project,
+            accepted=response.accepted_count,
+            duplicates=response.duplicate_count,
+            rejected=response.rejected_count,
+        )
+        return response
+
+    def prepare(
+        self, project: str, events: Sequence[event_pb2.Event], *, dialect: str
+    ) -> tuple[list[EventRow], dict[int, list[Violation]]]:
+        """Normalizes `events` in place. Returns the rows of the valid ones, in order, and the
+        violations of the others by index."""
+        received_us = self._clock.now_us()
+        new_id = self._ids.new
+        rows: list[EventRow] = []
+        rejected: dict[int, list[Violation]] = {}
+        for index, event in enumerate(events):
+            violations = normalize(
+                event, project=project, event_id=new_id(), received_us=received_us, dialect=dialect
+            )
+            if violations:
+                rejected[index] = violations
+            else:
+                rows.append(event_row(event))
+        return rows, rejected
+
+    async def commit(self, call: Call, rows: Sequence[EventRow]) -> list[Stored]:
+        """Commits rows through the group writer, in the caller's key's name.
+
+        Raises:
+            Unauthenticated: the key was revoked before the commit.
+            Unavailable: the database or the server is going away; a retry may succeed.
+        """
+        if not rows:
+            return []
+        try:
+            return await self._writer.write(call.principal.key_id, rows)
+        except KeyRevoked:
+            raise Unauthenticated("API key revoked", reason="KEY_REVOKED") from None
+        except CommitFailed:
+            raise Unavailable("the database did not commit; retry", retry_after_s=1.0) from None
+        except WriterClosed:
+            raise Unavailable("server shutting down; retry", retry_after_s=1.0) from None
+
+    def _check_batch_size(self, events: Sequence[event_pb2.Event]) -> None:
+        if not events:
+            raise InvalidArgument([("events", "at least one event is required")])
+        if len(events) > self._max_batch:
+            raise InvalidArgument([("events", f"at most {self._max_batch} events per call")])
+
+
+def rejection_status(violations: list[Violation]) -> status_pb2.Status:
+    """A rejected event's `google.rpc.Status`: INVALID_ARGUMENT with a BadRequest detail."""
+    return InvalidArgument(violations).to_status()

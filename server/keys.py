@@ -1,0 +1,116 @@
+"""API keys: secrets, their digests, and turning a presented secret into a `Principal`.
+
+Secrets are random, so a single SHA-256 is a sound digest (no salt or slow hash is needed: there
+is nothing to guess). The secret is returned once at creation and never stored or logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ingestd.v1 import admin_service_pb2
+from server.clock import Clock
+from server.errors import Unauthenticated
+from storage.accounts import ApiKeyRepository
+
+MASTER = admin_service_pb2.API_KEY_KIND_MASTER
+PROJECT = admin_service_pb2.API_KEY_KIND_PROJECT
+
+_SECRET_PREFIX = {MASTER: "mk_", PROJECT: "pk_"}
+_SHOWN_PREFIX_CHARS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's id (never its secret), kind, organization and project."""
+
+    key_id: str
+    kind: int
+    organization: str
+    project: str | None
+
+
+def new_secret(kind: int) -> str:
+    """A new secret for a key of `kind`, such as `pk_` followed by 48 hex digits."""
+    return _SECRET_PREFIX[kind] + secrets.token_hex(24)
+
+
+def digest(secret: str) -> str:
+    """The hex SHA-256 of a secret: what the database stores."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def shown_prefix(secret: str) -> str:
+    """The first characters of a secret, stored so people can tell their keys apart."""
+    return secret[:_SHOWN_PREFIX_CHARS]
+
+
+def secret_from_metadata(metadata: Mapping[str, str]) -> str:
+    """The key a caller presents: `authorization: Bearer <key>`, else `x-api-key`.
+
+    A present Bearer token wins and never falls back to `x-api-key`, so a bad Bearer token is
+    refused even when another header carries a good key.
+
+    Raises:
+        Unauthenticated: no key was presented.
+    """
+    authorization = metadata.get("authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        secret = authorization[7:].strip()
+    else:
+        secret = metadata.get("x-api-key", "").strip()
+    if not secret:
+        raise Unauthenticated(
+            "missing API key: send 'authorization: Bearer <key>' or 'x-api-key: <key>'",
+            reason="MISSING_API_KEY",
+        )
+    return secret
+
+
+class Authenticator:
+    """Resolves secrets to principals.
+
+    A cached principal is only used where the write path re-checks the key inside its commit
+    (see `storage.writer`), so a revoked key is refused on its very next call by every process.
+    Every other call reads the key from the database.
+    """
+
+    _CACHE_LIMIT = 10_000
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._cache: dict[str, Principal] = {}
+
+    async def authenticate(self, secret: str, *, cached: bool) -> Principal:
+        """The principal of `secret`.
+
+        Raises:
+            Unauthenticated: the key is unknown or revoked.
+        """
+        key_digest = digest(secret)
+        if cached:
+            principal = self._cache.get(key_digest)
+            if principal is not None:
+                return principal
+        async with self._sessions() as session:
+            record = await ApiKeyRepository(session).by_digest(key_digest)
+        if record is None:
+            raise Unauthenticated("invalid API key", reason="INVALID_API_KEY")
+        if record.revoked_us is not None:
+            self._cache.pop(key_digest, None)
+            raise Unauthenticated("API key revoked", reason="KEY_REVOKED")
+        principal = Principal(record.id, record.kind, record.organization_id, record.project_id)
+        if len(self._cache) >= self._CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key_digest] = principal
+        return principal
+
+    def forget(self, key_digest: str) -> None:
+        """Drops a key from this process's cache, as soon as it is revoked here."""
+        self._cache.pop(key_digest, None)

@@ -1,0 +1,143 @@
+"""The call pipeline every transport runs: request id, limits, authentication, the domain
+handler, error mapping and one canonical log line.
+
+The gRPC transport runs it for each RPC, and the HTTP gateway runs the same pipeline in-process,
+so no cross-cutting rule lives only in a gRPC interceptor (style.md, principle 7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from google.protobuf.message import Message
+
+from server.errors import IngestdError, Internal, ResourceExhausted
+from server.ids import request_id as new_request_id
+from server.keys import Authenticator, Principal, secret_from_metadata
+
+_MAX_REQUEST_ID = 128
+
+
+@dataclass(slots=True)
+class Call:
+    """One call as the domain sees it: who calls, and fields for the call's log line."""
+
+    method: str
+    request_id: str
+    principal: Principal
+    log: dict[str, object] = field(default_factory=dict)
+
+
+UnaryHandler = Callable[[Call, Any], Awaitable[Message]]
+StreamHandler = Callable[[Call, AsyncIterator[Any]], Awaitable[Message]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """How one RPC is served.
+
+    `cached_auth` may be True only where the handler's commit re-checks the key (ingest writes), so
+    a revoked key is still refused on its next call.
+    """
+
+    method: str
+    handler: UnaryHandler | StreamHandler
+    client_streaming: bool = False
+    cached_auth: bool = False
+
+
+def request_id_from(metadata: Mapping[str, str]) -> str:
+    """The caller's `x-request-id` when it is short printable ASCII, else a new one."""
+    given = metadata.get("x-request-id", "")
+    if given and len(given) <= _MAX_REQUEST_ID and given.isascii() and given.isprintable():
+        return given
+    return new_request_id()
+
+
+class Pipeline:
+    """Runs endpoints. One instance serves every transport of a process."""
+
+    def __init__(self, authenticator: Authenticator, *, max_inflight: int) -> None:
+        self._authenticator = authenticator
+        self._max_inflight = max_inflight
+        self._inflight = 0
+        self._log = structlog.get_logger("ingestd.call")
+
+    @property
+    def inflight(self) -> int:
+        """Calls running now."""
+        return self._inflight
+
+    async def unary(
+        self, endpoint: Endpoint, request: Message, metadata: Mapping[str, str], *, request_id: str, peer: str
+    ) -> Message:
+        """Runs a unary endpoint.
+
+        Raises:
+            IngestdError: the call failed; any other exception becomes `Internal`.
+        """
+        handler: Any = endpoint.handler
+        return await self._run(endpoint, metadata, request_id, peer, lambda call: handler(call, request))
+
+    async def stream(
+        self,
+        endpoint: Endpoint,
+        requests: AsyncIterator[Message],
+        metadata: Mapping[str, str],
+        *,
+        request_id: str,
+        peer: str,
+    ) -> Message:
+        """Runs a client-streaming endpoint; errors as for `unary`."""
+        handler: Any = endpoint.handler
+        return await self._run(endpoint, metadata, request_id, peer, lambda call: handler(call, requests))
+
+    async def _run(
+        self,
+        endpoint: Endpoint,
+        metadata: Mapping[str, str],
+        request_id: str,
+        peer: str,
+        invoke: Callable[[Call], Awaitable[Message]],
+    ) -> Message:
+        started = time.perf_counter()
+        outcome = "OK"
+        call: Call | None = None
+        if self._inflight >= self._max_inflight:
+            self._log.warning("rpc", method=endpoint.method, request_id=request_id, code="RESOURCE_EXHAUSTED")
+            raise ResourceExhausted("server busy, retry shortly", retry_after_s=1.0)
+        self._inflight += 1
+        try:
+            secret = secret_from_metadata(metadata)
+            principal = await self._authenticator.authenticate(secret, cached=endpoint.cached_auth)
+            call = Call(endpoint.method, request_id, principal)
+            return await invoke(call)
+        except IngestdError as exc:
+            outcome = exc.code.name
+            exc.metadata.setdefault("request_id", request_id)
+            raise
+        except asyncio.CancelledError:
+            outcome = "CANCELLED"
+            raise
+        except Exception as exc:
+            outcome = "INTERNAL"
+            self._log.exception("unhandled", method=endpoint.method, request_id=request_id)
+            raise Internal("internal error", metadata={"request_id": request_id}) from exc
+        finally:
+            self._inflight -= 1
+            fields = call.log if call is not None else {}
+            self._log.info(
+                "rpc",
+                method=endpoint.method,
+                request_id=request_id,
+                code=outcome,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                key_id=call.principal.key_id if call is not None else None,
+                peer=peer,
+                **fields,
+            )

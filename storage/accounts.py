@@ -1,0 +1,114 @@
+"""Repositories of organizations, projects and API keys. Each takes a session and never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ApiKey, Organization, Project
+
+
+class OrganizationRepository:
+    """Organizations."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, organization_id: str) -> Organization | None:
+        return await self._session.get(Organization, organization_id)
+
+    async def count(self) -> int:
+        return int((await self._session.execute(select(func.count()).select_from(Organization))).scalar_one())
+
+    async def insert_if_absent(self, organization: Organization) -> bool:
+        """Inserts the organization unless its id exists. Returns whether it was inserted; safe
+        when several nodes try at once."""
+        connection = await self._session.connection()
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(Organization)
+            .values(
+                id=organization.id,
+                display_name=organization.display_name,
+                created_us=organization.created_us,
+            )
+            .on_conflict_do_nothing(index_elements=[Organization.id])
+        )
+        result = await self._session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class ProjectRepository:
+    """Projects."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, project_id: str) -> Project | None:
+        return await self._session.get(Project, project_id)
+
+    async def add(self, project: Project) -> None:
+        self._session.add(project)
+        await self._session.flush()
+
+    async def list(self, organization_id: str, *, after_id: str | None, limit: int) -> list[Project]:
+        statement = select(Project).where(Project.organization_id == organization_id)
+        if after_id is not None:
+            statement = statement.where(Project.id > after_id)
+        statement = statement.order_by(Project.id).limit(limit)
+        return list((await self._session.execute(statement)).scalars())
+
+
+class ApiKeyRepository:
+    """API keys, found by the SHA-256 digest of their secret."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, key: ApiKey) -> None:
+        self._session.add(key)
+        await self._session.flush()
+
+    async def by_digest(self, secret_sha256: str) -> ApiKey | None:
+        statement = select(ApiKey).where(ApiKey.secret_sha256 == secret_sha256)
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def get(self, organization_id: str, key_id: str) -> ApiKey | None:
+        return await self._session.get(ApiKey, (organization_id, key_id))
+
+    async def list(
+        self, organization_id: str, *, project_id: str, before_id: str | None, limit: int
+    ) -> list[ApiKey]:
+        """Keys newest first. Key ids are time-ordered, so the id is the page order."""
+        statement = select(ApiKey).where(ApiKey.organization_id == organization_id)
+        if project_id:
+            statement = statement.where(ApiKey.project_id == project_id)
+        if before_id is not None:
+            statement = statement.where(ApiKey.id < before_id)
+        statement = statement.order_by(ApiKey.id.desc()).limit(limit)
+        return list((await self._session.execute(statement)).scalars())
+
+    async def revoke(self, key: ApiKey, now_us: int) -> None:
+        """Marks the key revoked, keeping the first revocation time."""
+        if key.revoked_us is None:
+            key.revoked_us = now_us
+            await self._session.flush()
+
+    async def live_ids(self, key_ids: Iterable[str]) -> set[str]:
+        """The ids among `key_ids` whose keys exist and are not revoked."""
+        wanted = list(key_ids)
+        if not wanted:
+            return set()
+        statement = select(ApiKey.id).where(ApiKey.id.in_(wanted), ApiKey.revoked_us.is_(None))
+        return set((await self._session.execute(statement)).scalars())
+
+    async def touch(self, key_ids: Iterable[str], now_us: int) -> None:
+        """Records that the keys were used at `now_us`."""
+        wanted = list(key_ids)
+        if wanted:
+            await self._session.execute(
+                update(ApiKey).where(ApiKey.id.in_(wanted)).values(last_used_us=now_us)
+            )

@@ -1,0 +1,119 @@
+"""Tables. Times are integer microseconds since the Unix epoch (UTC), so both databases sort and
+compare them the same way and the hot path never builds datetime objects.
+
+Every table of project data leads its primary key with the project, so several ingestd nodes can
+write one PostgreSQL without coordinating: ids are generated per node and only need to be unique
+within a project.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, MetaData, SmallInteger, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKey(Base):
+    """An API key. Only the SHA-256 digest of the secret is stored; the secret is shown once."""
+
+    __tablename__ = "api_keys"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    last_used_us: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Event(Base):
+    """One canonical event: the serialized `ingestd.v1.Event` plus the columns that filters need.
+
+    The id is a UUIDv7 string, so `(project_id, id)` is also the page order, newest first. There is
+    deliberately no foreign key to `projects`: it would cost a lookup per inserted row, and the
+    project is checked once per call instead.
+    """
+
+    __tablename__ = "events"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    occurred_us: Mapped[int] = mapped_column(BigInteger)
+    received_us: Mapped[int] = mapped_column(BigInteger)
+    service: Mapped[str] = mapped_column(String(200))
+    environment: Mapped[str] = mapped_column(String(200))
+    release: Mapped[str] = mapped_column(String(200))
+    trace_id: Mapped[str | None] = mapped_column(String(200))
+    fingerprint: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+    # Each index serves one ListEvents filter in page order; level, environment, release and text
+    # filter the rows those indexes (or the primary key) yield. Partial indexes skip the many
+    # events that have no trace, fingerprint or idempotency key, which keeps ingest cheap.
+    __table_args__ = (
+        Index("ix_events_kind", "project_id", "kind", "id"),
+        Index("ix_events_service", "project_id", "service", "id"),
+        Index("ix_events_occurred", "project_id", "occurred_us"),
+        Index(
+            "ix_events_trace",
+            "project_id",
+            "trace_id",
+            sqlite_where=trace_id.isnot(None),
+            postgresql_where=trace_id.isnot(None),
+        ),
+        Index(
+            "ix_events_fingerprint",
+            "project_id",
+            "fingerprint",
+            "occurred_us",
+            sqlite_where=fingerprint.isnot(None),
+            postgresql_where=fingerprint.isnot(None),
+        ),
+        Index(
+            "uq_events_idempotency",
+            "project_id",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=idempotency_key.isnot(None),
+            postgresql_where=idempotency_key.isnot(None),
+        ),
+    )
+
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in Event.__table__.columns)

@@ -1,0 +1,207 @@
+"""Group commit: concurrent writers share one transaction, and each is answered after its commit.
+
+Callers hand `GroupWriter.write` their rows and wait. One task drains everything queued so far
+into a single transaction, commits it, then resolves every caller's future. While a commit is on
+disk the next group gathers in the queue, so batching grows with load and adds no delay when idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.accounts import ApiKeyRepository
+from storage.events import EventRepository, EventRow
+
+_log = structlog.get_logger("ingestd.writer")
+
+# How often, at most, the writer records a key's last use: often enough for "last used", rare
+# enough that busy keys cost nothing.
+_TOUCH_EVERY_US = 60_000_000
+
+
+class WriterClosed(Exception):
+    """The writer is shutting down and accepts no more rows."""
+
+
+class KeyRevoked(Exception):
+    """The key that authenticated the write was revoked before the rows were committed."""
+
+
+class CommitFailed(Exception):
+    """The database refused the transaction; nothing of the caller's rows was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What became of one submitted row."""
+
+    event_id: str
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class _Submission:
+    key_id: str | None
+    rows: Sequence[EventRow]
+    future: asyncio.Future[list[Stored]]
+    results: list[Stored] = field(default_factory=list)
+
+
+_STOP = object()
+
+
+class GroupWriter:
+    """The single writer of events for this process. Start it, then `write`; `close` flushes."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        now_us: Callable[[], int],
+        max_group_rows: int = 20_000,
+    ) -> None:
+        self._sessions = sessions
+        self._now_us = now_us
+        self._max_group_rows = max_group_rows
+        self._queue: asyncio.Queue[_Submission | object] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._touched: dict[str, int] = {}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ingestd-group-writer")
+
+    async def close(self) -> None:
+        """Stops accepting rows, commits everything already submitted, then returns."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put_nowait(_STOP)
+        if self._task is not None:
+            await self._task
+
+    async def write(self, key_id: str | None, rows: Sequence[EventRow]) -> list[Stored]:
+        """Commits `rows` and returns, per row, the stored id and whether it was a duplicate.
+
+        Rows with an idempotency key already stored in their project, or repeated earlier in the
+        same group, are duplicates: nothing new is stored and the first event's id is returned.
+
+        Raises:
+            KeyRevoked: `key_id` was revoked; nothing was stored.
+            CommitFailed: the database failed; nothing was stored, a retry may succeed.
+            WriterClosed: the server is shutting down.
+        """
+        if self._closed:
+            raise WriterClosed()
+        future: asyncio.Future[list[Stored]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Submission(key_id, rows, future))
+        return await future
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            if item is _STOP:
+                break
+            assert isinstance(item, _Submission)
+            group = [item]
+            size = len(item.rows)
+            while size < self._max_group_rows and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is _STOP:
+                    stopping = True
+                    break
+                assert isinstance(more, _Submission)
+                group.append(more)
+                size += len(more.rows)
+            await self._commit_group(group)
+
+    async def _commit_group(self, group: list[_Submission]) -> None:
+        try:
+            await self._commit(group)
+        except asyncio.CancelledError:
+            for submission in group:
+                if not submission.future.done():
+                    submission.future.set_exception(WriterClosed())
+            raise
+        except Exception as exc:
+            if len(group) == 1:
+                _log.warning("commit_failed", rows=len(group[0].rows), error=repr(exc))
+                _resolve(group[0], CommitFailed(str(exc)))
+                return
+            # One caller's rows may be what the database refuses: commit each caller on its own
+            # so the others still succeed.
+            for submission in group:
+                if not submission.future.done():
+                    submission.results = []
+                    await self._commit_group([submission])
+            return
+        for submission in group:
+            _resolve(submission, None)
+
+    async def _commit(self, group: list[_Submission]) -> None:
+        now_us = self._now_us()
+        async with self._sessions.begin() as session:
+            events = EventRepository(session)
+            keys = ApiKeyRepository(session)
+            key_ids = {s.key_id for s in group if s.key_id is not None}
+            live = await keys.live_ids(key_ids)
+            accepted = [s for s in group if s.key_id is None or s.key_id in live]
+            for submission in group:
+                if submission.key_id is not None and submission.key_id not in live:
+                    _resolve(submission, KeyRevoked())
+
+            plain: list[EventRow] = []
+            keyed: list[EventRow] = []
+            first_of: dict[tuple[str, str], str] = {}
+            pending: list[tuple[_Submission, int, tuple[str, str] | None]] = []
+            for submission in accepted:
+                for index, row in enumerate(submission.rows):
+                    if row.idempotency_key is None:
+                        plain.append(row)
+                        pending.append((submission, index, None))
+                        continue
+                    identity = (row.project_id, row.idempotency_key)
+                    if identity not in first_of:
+                        first_of[identity] = row.id
+                        keyed.append(row)
+                    pending.append((submission, index, identity))
+
+            inserted = await events.insert_keyed(keyed)
+            existing: dict[tuple[str, str], str] = {}
+            missing = [identity for identity in first_of if identity not in inserted]
+            for project_id in {p for p, _ in missing}:
+                found = await events.ids_for_keys(project_id, (k for p, k in missing if p == project_id))
+                existing.update(((project_id, k), i) for k, i in found.items())
+            await events.insert_many(plain)
+
+            stale = [k for k in key_ids & live if now_us - self._touched.get(k, 0) >= _TOUCH_EVERY_US]
+            await keys.touch(stale, now_us)
+
+        for k in stale:
+            self._touched[k] = now_us
+        # Results are built only after the commit, so a failed commit leaves no half-answers.
+        for submission, index, identity in pending:
+            row = submission.rows[index]
+            if identity is None:
+                submission.results.append(Stored(row.id, False))
+            elif identity in existing:
+                submission.results.append(Stored(existing[identity], True))
+            else:
+                first_id = first_of[identity]
+                submission.results.append(Stored(first_id, first_id != row.id))
+
+
+def _resolve(submission: _Submission, error: Exception | None) -> None:
+    if submission.future.done():
+        return
+    if error is not None:
+        submission.future.set_exception(error)
+    else:
+        submission.future.set_result(submission.results)
+
