@@ -58,9 +58,13 @@ class Admin:
             raise NotFound(f"organization {request.organization!r} not found")
         return pb.GetOrganizationResponse(organization=to_organization(record))
 
-    async def create_project_rpc(self, call: Call, request: pb.CreateProjectRequest) -> pb.CreateProjectResponse:
+    async def create_project_rpc(
+        self, call: Call, request: pb.CreateProjectRequest
+    ) -> pb.CreateProjectResponse:
         self._access.administer(call.principal, request.organization)
-        project = await self.create_project(request.organization, request.project_id, request.project.display_name)
+        project = await self.create_project(
+            request.organization, request.project_id, request.project.display_name
+        )
         call.log.update(project=project.id)
         return pb.CreateProjectResponse(project=project)
 
@@ -86,9 +90,13 @@ class Admin:
             response.next_page_token = paging.encode(records[size - 1].id, request)
         return response
 
-    async def create_api_key_rpc(self, call: Call, request: pb.CreateApiKeyRequest) -> pb.CreateApiKeyResponse:
+    async def create_api_key_rpc(
+        self, call: Call, request: pb.CreateApiKeyRequest
+    ) -> pb.CreateApiKeyResponse:
         self._access.administer(call.principal, request.organization)
-        api_key, secret = await self.create_api_key(request.organization, request.kind, request.project, request.name)
+        api_key, secret = await self.create_api_key(
+            request.organization, request.kind, request.project, request.name
+        )
         call.log.update(created_key_id=api_key.id)
         return pb.CreateApiKeyResponse(api_key=api_key, secret=secret)
 
@@ -97,14 +105,19 @@ class Admin:
         size = paging.page_size(request.page_size)
         before = paging.decode(request)
         keys = await self.list_api_keys(
-            request.organization, request.project, before=before if isinstance(before, str) else None, limit=size + 1
+            request.organization,
+            request.project,
+            before=before if isinstance(before, str) else None,
+            limit=size + 1,
         )
         response = pb.ListApiKeysResponse(api_keys=keys[:size])
         if len(keys) > size:
             response.next_page_token = paging.encode(keys[size - 1].id, request)
         return response
 
-    async def revoke_api_key_rpc(self, call: Call, request: pb.RevokeApiKeyRequest) -> pb.RevokeApiKeyResponse:
+    async def revoke_api_key_rpc(
+        self, call: Call, request: pb.RevokeApiKeyRequest
+    ) -> pb.RevokeApiKeyResponse:
         self._access.administer(call.principal, request.organization)
         api_key = await self.revoke_api_key(request.organization, request.key)
         call.log.update(revoked_key_id=api_key.id)
@@ -122,11 +135,19 @@ class Admin:
         """
         if not PROJECT_ID.match(project_id):
             raise InvalidArgument(
-                [("project_id", "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter")]
+                [
+                    (
+                        "project_id",
+                        "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter",
+                    )
+                ]
             )
         _check_name("project.display_name", display_name)
         record = Project(
-            id=project_id, organization_id=organization, display_name=display_name, created_us=self._clock.now_us()
+            id=project_id,
+            organization_id=organization,
+            display_name=display_name,
+            created_us=self._clock.now_us(),
         )
         try:
             async with self._sessions.begin() as session:

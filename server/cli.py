@@ -94,7 +94,10 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
 
 
 def _announce(started: Running, out: TextIO) -> None:
-    print(f"ingestd serving gRPC on {started.settings.grpc_addr.rsplit(':', 1)[0]}:{started.grpc_port}", file=out)
+    print(
+        f"ingestd serving gRPC on {started.settings.grpc_addr.rsplit(':', 1)[0]}:{started.grpc_port}",
+        file=out,
+    )
     keys = started.bootstrap
     if keys is not None:
         print("First start: created organization 'default' and project 'default'.", file=out)

@@ -29,7 +29,10 @@ def build_endpoints(ingest: Ingest, queries: EventQueries, admin: Admin) -> dict
     table = [
         Endpoint("/ingestd.v1.IngestService/WriteEvents", ingest.write_events, cached_auth=True),
         Endpoint(
-            "/ingestd.v1.IngestService/StreamEvents", ingest.stream_events, client_streaming=True, cached_auth=True
+            "/ingestd.v1.IngestService/StreamEvents",
+            ingest.stream_events,
+            client_streaming=True,
+            cached_auth=True,
         ),
         Endpoint("/ingestd.v1.EventService/ListEvents", queries.list_events),
         Endpoint("/ingestd.v1.EventService/GetEvent", queries.get_event),
@@ -61,7 +64,9 @@ def check_complete(endpoints: Mapping[str, Endpoint], services: Sequence[Service
     missing = sorted(set(declared) - set(endpoints))
     unknown = sorted(set(endpoints) - set(declared))
     if missing or unknown:
-        raise RuntimeError(f"endpoint table out of step with the protos: missing {missing}, unknown {unknown}")
+        raise RuntimeError(
+            f"endpoint table out of step with the protos: missing {missing}, unknown {unknown}"
+        )
     for path, method in declared.items():
         if method.client_streaming != endpoints[path].client_streaming or method.server_streaming:
             raise RuntimeError(f"{path}: the endpoint's streaming shape does not match the proto")

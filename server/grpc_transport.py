@@ -21,9 +21,7 @@ from server.pipeline import Endpoint, Pipeline, request_id_from
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
     return {
-        key.lower(): value
-        for key, value in (context.invocation_metadata() or ())
-        if isinstance(value, str)
+        key.lower(): value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)
     }
 
 
@@ -37,7 +35,9 @@ def _unary(pipeline: Pipeline, endpoint: Endpoint) -> Any:
         request_id = request_id_from(metadata)
         context.set_trailing_metadata((("x-request-id", request_id),))
         try:
-            return await pipeline.unary(endpoint, request, metadata, request_id=request_id, peer=context.peer())
+            return await pipeline.unary(
+                endpoint, request, metadata, request_id=request_id, peer=context.peer()
+            )
         except IngestdError as error:
             await _abort(context, error)
             return None
@@ -53,7 +53,9 @@ def _client_stream(pipeline: Pipeline, endpoint: Endpoint) -> Any:
         request_id = request_id_from(metadata)
         context.set_trailing_metadata((("x-request-id", request_id),))
         try:
-            return await pipeline.stream(endpoint, requests, metadata, request_id=request_id, peer=context.peer())
+            return await pipeline.stream(
+                endpoint, requests, metadata, request_id=request_id, peer=context.peer()
+            )
         except IngestdError as error:
             await _abort(context, error)
             return None
@@ -72,7 +74,11 @@ def generic_handlers(
             endpoint = endpoints[method_path(service, method.name)]
             request_class = message_factory.GetMessageClass(method.input_type)
             response_class = message_factory.GetMessageClass(method.output_type)
-            make = grpc.stream_unary_rpc_method_handler if method.client_streaming else grpc.unary_unary_rpc_method_handler
+            make = (
+                grpc.stream_unary_rpc_method_handler
+                if method.client_streaming
+                else grpc.unary_unary_rpc_method_handler
+            )
             wrap = _client_stream if method.client_streaming else _unary
             methods[method.name] = make(
                 wrap(pipeline, endpoint),
@@ -105,7 +111,11 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names = [s.full_name for s in services]
         reflection.enable_server_reflection(
-            [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            [
+                *self._service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             self.server,
         )
 

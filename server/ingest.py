@@ -89,7 +89,9 @@ class Ingest:
             async for message in requests:
                 named = await self._access.project(call.principal, message.project)
                 if project is not None and named != project:
-                    raise InvalidArgument([("project", "every message of a stream must name the same project")])
+                    raise InvalidArgument(
+                        [("project", "every message of a stream must name the same project")]
+                    )
                 project = named
                 self._check_batch_size(message.events)
                 rows, rejected = self.prepare(project, message.events, dialect="ingestd")

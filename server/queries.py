@@ -57,7 +57,9 @@ class EventQueries:
         async with self._sessions() as session:
             payload = await EventRepository(session).get(project, request.event)
         if payload is None:
-            raise NotFound(f"event {request.event!r} not found in project {project!r}", reason="EVENT_NOT_FOUND")
+            raise NotFound(
+                f"event {request.event!r} not found in project {project!r}", reason="EVENT_NOT_FOUND"
+            )
         return pb.GetEventResponse(event=event_pb2.Event.FromString(payload))
 
     async def list_issues(self, call: Call, request: pb.ListIssuesRequest) -> pb.ListIssuesResponse:
@@ -65,7 +67,10 @@ class EventQueries:
         size = paging.page_size(request.page_size)
         after = paging.decode(request)
         if after is not None and not (
-            isinstance(after, list) and len(after) == 2 and isinstance(after[0], int) and isinstance(after[1], str)
+            isinstance(after, list)
+            and len(after) == 2
+            and isinstance(after[0], int)
+            and isinstance(after[1], str)
         ):
             raise InvalidArgument([("page_token", "is not a token this server issued")])
         async with self._sessions() as session:
@@ -80,7 +85,9 @@ class EventQueries:
             latest = await events.payloads(project, (r.latest_id for r in rows[:size]))
         response = pb.ListIssuesResponse()
         for row in rows[:size]:
-            issue = response.issues.add(fingerprint=row.fingerprint, count=row.count, latest_event_id=row.latest_id)
+            issue = response.issues.add(
+                fingerprint=row.fingerprint, count=row.count, latest_event_id=row.latest_id
+            )
             issue.first_seen.FromMicroseconds(row.first_us)
             issue.last_seen.FromMicroseconds(row.last_us)
             if row.latest_id in latest:

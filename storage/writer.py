@@ -204,4 +204,3 @@ def _resolve(submission: _Submission, error: Exception | None) -> None:
         submission.future.set_exception(error)
     else:
         submission.future.set_result(submission.results)
-

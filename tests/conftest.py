@@ -111,12 +111,15 @@ class Client:
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[Client]:
     """A running ingestd and a client connected to it over real gRPC."""
-    async with running(settings) as started:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{started.grpc_port}") as channel:
-            yield Client(
-                started,
-                channel,
-                ingest_service_pb2_grpc.IngestServiceStub(channel),
-                event_service_pb2_grpc.EventServiceStub(channel),
-                admin_service_pb2_grpc.AdminServiceStub(channel),
-            )
+    async with running(settings) as started, grpc_channel(started.grpc_port) as channel:
+        yield Client(
+            started,
+            channel,
+            ingest_service_pb2_grpc.IngestServiceStub(channel),
+            event_service_pb2_grpc.EventServiceStub(channel),
+            admin_service_pb2_grpc.AdminServiceStub(channel),
+        )
+
+
+def grpc_channel(port: int) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(f"127.0.0.1:{port}")

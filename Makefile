@@ -1,0 +1,42 @@
+# ingestd: `make serve` and `make test` set everything up on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: serve test lint generate bench clean
+
+$(PY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Serve on SQLite (./ingestd.db) unless INGESTD_DATABASE_URL says otherwise; the environment passes through.
+serve: $(PY_STAMP)
+	$(BIN)/ingestd serve
+
+## Run the tests: SQLite always, PostgreSQL on 127.0.0.1:5432 when reachable (required under CI=true).
+test: $(PY_STAMP) $(NODE_STAMP)
+	$(BIN)/pytest
+
+## buf lint (STANDARD + COMMENTS) and ruff.
+lint: $(PY_STAMP) $(NODE_STAMP)
+	node_modules/.bin/buf lint
+	$(BIN)/ruff check .
+
+## Regenerate the committed Python code from proto/ after editing a .proto file.
+generate: $(PY_STAMP)
+	$(BIN)/python -m tools.protogen
+
+## Throughput against bare aiohttp/grpc.aio handlers; see bench/README.md.
+bench: $(PY_STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules
