@@ -138,7 +138,7 @@ class EventRepository:
             .returning(_events.c.project_id, _events.c.idempotency_key)
         )
         result = await self._session.execute(statement, [row._asdict() for row in rows])
-        return {(p, k) for p, k in result.tuples()}
+        return {(p, k) for p, k in result}
 
     async def ids_for_keys(self, project_id: str, keys: Iterable[str]) -> dict[str, str]:
         """The stored event id of each idempotency key of `project_id` that exists."""
@@ -149,7 +149,7 @@ class EventRepository:
             _events.c.project_id == project_id, _events.c.idempotency_key.in_(wanted)
         )
         result = await self._session.execute(statement)
-        return {k: i for k, i in result.tuples()}
+        return {k: i for k, i in result}
 
     async def get(self, project_id: str, event_id: str) -> bytes | None:
         """The serialized event, or None."""
@@ -163,7 +163,7 @@ class EventRepository:
         statement = select(_events.c.id, _events.c.payload).where(
             _events.c.project_id == project_id, _events.c.id.in_(list(event_ids))
         )
-        return {i: p for i, p in (await self._session.execute(statement)).tuples()}
+        return {i: p for i, p in (await self._session.execute(statement))}
 
     async def list(
         self, project_id: str, where: EventFilter, *, before_id: str | None, limit: int
@@ -229,4 +229,4 @@ class EventRepository:
                 or_(last < after_us, and_(last == after_us, c.fingerprint < after_fingerprint))
             )
         result = await self._session.execute(statement)
-        return [IssueRow(f, int(n), int(a), int(b), i) for f, n, a, b, i in result.tuples()]
+        return [IssueRow(f, int(n), int(a), int(b), i) for f, n, a, b, i in result]
