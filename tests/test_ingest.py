@@ -48,7 +48,9 @@ async def test_every_kind_round_trips(client: Client) -> None:
         "log": E.LogBody(level_text="warn"),
         "check_in": E.CheckInBody(slug="nightly", status=E.CHECK_IN_STATUS_OK, expected_interval_seconds=900),
         "deployment": E.DeploymentBody(repository="acme/app", commit_sha="a1b2c3d4", urls={"compare": "u"}),
-        "ai_generation": E.AiGenerationBody(provider="openai", model="gpt", input_tokens=12, total_cost_usd=0.1),
+        "ai_generation": E.AiGenerationBody(
+            provider="openai", model="gpt", input_tokens=12, total_cost_usd=0.1
+        ),
         "timing": E.TimingBody(touchpoint="db/query", correlation_key="k", duration_ms=42),
         "audit": E.AuditBody(action="user.login", category="auth", actor=E.AuditActor(id="u1", type="user")),
     }
