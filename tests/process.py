@@ -1,0 +1,98 @@
+"""ingestd as a real subprocess (`python -m server serve`), for tests that kill or restart it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+from tests.conftest import MASTER_SECRET, PROJECT_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+_SERVING = re.compile(rb"serving gRPC on [0-9.]+:(\d+)")
+
+
+class ServerProcess:
+    """One `ingestd serve` process. Its output is kept for assertions."""
+
+    def __init__(self, database_url: str, **env: str) -> None:
+        self.database_url = database_url
+        self.env = env
+        self.output = b""
+        self.port = 0
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self, timeout_s: float = 60.0) -> ServerProcess:
+        env = {
+            **os.environ,
+            "INGESTD_GRPC_ADDR": "127.0.0.1:0",
+            "INGESTD_DATABASE_URL": self.database_url,
+            "INGESTD_BOOTSTRAP_MASTER_KEY": MASTER_SECRET,
+            "INGESTD_BOOTSTRAP_PROJECT_KEY": PROJECT_SECRET,
+            "INGESTD_LOG_FORMAT": "json",
+            **self.env,
+        }
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server",
+            "serve",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._read())
+        async with asyncio.timeout(timeout_s):
+            while not self.port:
+                if self._process.returncode is not None:
+                    raise RuntimeError(f"ingestd exited early:\n{self.output.decode(errors='replace')}")
+                match = _SERVING.search(self.output)
+                if match:
+                    self.port = int(match.group(1))
+                else:
+                    await asyncio.sleep(0.05)
+        return self
+
+    async def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        while chunk := await self._process.stdout.read(65536):
+            self.output += chunk
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        await self._signal(signal.SIGKILL)
+
+    async def terminate(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, then wait for the graceful exit; returns the exit status."""
+        return await self._signal(signal.SIGTERM, timeout_s)
+
+    async def _signal(self, signum: int, timeout_s: float = 30.0) -> int:
+        assert self._process is not None
+        if self._process.returncode is None:
+            self._process.send_signal(signum)
+        try:
+            async with asyncio.timeout(timeout_s):
+                status = await self._process.wait()
+                if self._reader is not None:
+                    await self._reader
+        except TimeoutError:
+            self._process.kill()
+            await self._process.wait()
+            raise
+        return status
+
+    async def __aenter__(self) -> ServerProcess:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._process is not None and self._process.returncode is None:
+            await self.kill()

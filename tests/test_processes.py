@@ -1,0 +1,180 @@
+"""ingestd as separate processes: durability across SIGKILL, graceful SIGTERM, and several nodes
+sharing one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import grpc
+import pytest
+
+from ingestd.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    event_service_pb2,
+    event_service_pb2_grpc,
+    ingest_service_pb2,
+    ingest_service_pb2_grpc,
+)
+from tests.conftest import MASTER_SECRET, PROJECT_SECRET
+from tests.helpers import log_event, write_request
+from tests.process import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+AUTH = (("authorization", f"Bearer {PROJECT_SECRET}"),)
+MASTER = (("authorization", f"Bearer {MASTER_SECRET}"),)
+
+
+async def _all_ids(address: str) -> list[str]:
+    ids: list[str] = []
+    token = ""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = event_service_pb2_grpc.EventServiceStub(channel)
+        while True:
+            page = await stub.ListEvents(
+                event_service_pb2.ListEventsRequest(project="default", page_size=1000, page_token=token),
+                metadata=AUTH,
+            )
+            ids.extend(e.id for e in page.events)
+            token = page.next_page_token
+            if not token:
+                return ids
+
+
+async def test_acknowledged_events_survive_sigkill(database_url: str) -> None:
+    acknowledged: list[str] = []
+    async with ServerProcess(database_url) as server, grpc.aio.insecure_channel(server.address) as channel:
+        stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
+
+        async def send(n: int) -> None:
+            batch = write_request(*(log_event(f"{n}-{i}") for i in range(25)))
+            response = await stub.WriteEvents(batch, metadata=AUTH)
+            acknowledged.extend(r.event_id for r in response.results)
+
+        await asyncio.gather(*(send(n) for n in range(40)))
+        await server.kill()
+
+    async with ServerProcess(database_url) as restarted:
+        stored = await _all_ids(restarted.address)
+    assert len(acknowledged) == 1000
+    assert sorted(stored) == sorted(acknowledged)
+
+
+async def test_sigterm_finishes_calls_in_flight_then_exits(database_url: str) -> None:
+    server = await ServerProcess(database_url).start()
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
+        stream = stub.StreamEvents(metadata=AUTH)
+        await stream.write(
+            ingest_service_pb2.StreamEventsRequest(project="default", events=[log_event("first")])
+        )
+        for _ in range(1500):  # the stream is in flight once its first message is committed
+            if await _all_ids(server.address):
+                break
+            await asyncio.sleep(0.02)
+
+        terminating = asyncio.create_task(server.terminate())
+        await asyncio.sleep(0.3)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.WriteEvents(write_request(log_event("too late")), metadata=AUTH, timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        await stream.write(
+            ingest_service_pb2.StreamEventsRequest(project="default", events=[log_event("second")])
+        )
+        await stream.done_writing()
+        response = await stream
+        status = await terminating
+
+    assert response.accepted_count == 2
+    assert status == 0, server.output.decode(errors="replace")
+    async with ServerProcess(database_url) as restarted:
+        assert len(await _all_ids(restarted.address)) == 2
+
+
+async def test_logs_one_line_per_call_and_never_a_secret(database_url: str) -> None:
+    async with ServerProcess(database_url) as server, grpc.aio.insecure_channel(server.address) as channel:
+        ingest = ingest_service_pb2_grpc.IngestServiceStub(channel)
+        admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+        await ingest.WriteEvents(write_request(log_event()), metadata=(*AUTH, ("x-request-id", "req-test-1")))
+        made = await admin.CreateApiKey(
+            admin_service_pb2.CreateApiKeyRequest(
+                organization="default", kind=admin_service_pb2.API_KEY_KIND_MASTER
+            ),
+            metadata=MASTER,
+        )
+        with pytest.raises(grpc.aio.AioRpcError):
+            await ingest.WriteEvents(write_request(log_event()), metadata=(("x-api-key", "not-a-key"),))
+        await server.terminate()
+
+    text = server.output.decode()
+    for secret in (PROJECT_SECRET, MASTER_SECRET, made.secret, "not-a-key"):
+        assert secret not in text
+    calls = [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"rpc"' in line]
+    assert [(c["method"].rsplit("/", 1)[1], c["code"]) for c in calls] == [
+        ("WriteEvents", "OK"),
+        ("CreateApiKey", "OK"),
+        ("WriteEvents", "UNAUTHENTICATED"),
+    ]
+    assert calls[0]["request_id"] == "req-test-1" and calls[0]["accepted"] == 1
+    assert all(c["request_id"] and "duration_ms" in c for c in calls)
+
+
+@pytest.mark.postgres
+async def test_two_nodes_share_postgresql_without_losing_or_duplicating(postgres_url: str) -> None:
+    async with ServerProcess(postgres_url) as a, ServerProcess(postgres_url) as b:
+        channels = [grpc.aio.insecure_channel(a.address), grpc.aio.insecure_channel(b.address)]
+        stubs = [ingest_service_pb2_grpc.IngestServiceStub(c) for c in channels]
+        results: dict[str, set[str]] = {}
+
+        async def send(n: int) -> None:
+            # Every key is sent to both nodes at once: exactly one copy may be stored.
+            events = [log_event(f"{n}-{i}", idempotency_key=f"{n}-{i}") for i in range(20)]
+            responses = await asyncio.gather(
+                *(stub.WriteEvents(write_request(*events), metadata=AUTH) for stub in stubs)
+            )
+            for response in responses:
+                for event, result in zip(events, response.results, strict=True):
+                    results.setdefault(event.idempotency_key, set()).add(result.event_id)
+
+        await asyncio.gather(*(send(n) for n in range(30)))
+        stored_a = await _all_ids(a.address)
+        stored_b = await _all_ids(b.address)
+        for channel in channels:
+            await channel.close()
+
+    assert len(results) == 600
+    assert all(len(ids) == 1 for ids in results.values()), "both nodes answer with the one stored id"
+    assert sorted(stored_a) == sorted(stored_b) == sorted(i for ids in results.values() for i in ids)
+
+
+@pytest.mark.postgres
+async def test_revocation_on_one_node_holds_on_the_other(postgres_url: str) -> None:
+    async with (
+        ServerProcess(postgres_url) as a,
+        ServerProcess(postgres_url) as b,
+        grpc.aio.insecure_channel(a.address) as to_a,
+        grpc.aio.insecure_channel(b.address) as to_b,
+    ):
+        made = await admin_service_pb2_grpc.AdminServiceStub(to_a).CreateApiKey(
+            admin_service_pb2.CreateApiKeyRequest(
+                organization="default", kind=admin_service_pb2.API_KEY_KIND_PROJECT, project="default"
+            ),
+            metadata=MASTER,
+        )
+        key = (("authorization", f"Bearer {made.secret}"),)
+        on_b = ingest_service_pb2_grpc.IngestServiceStub(to_b)
+        await on_b.WriteEvents(write_request(log_event()), metadata=key)  # node b now caches the key
+        await admin_service_pb2_grpc.AdminServiceStub(to_a).RevokeApiKey(
+            admin_service_pb2.RevokeApiKeyRequest(organization="default", key=made.api_key.id),
+            metadata=MASTER,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await on_b.WriteEvents(write_request(log_event()), metadata=key)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await event_service_pb2_grpc.EventServiceStub(to_b).ListEvents(
+                event_service_pb2.ListEventsRequest(project="default"), metadata=key
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
