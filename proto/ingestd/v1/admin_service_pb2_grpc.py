@@ -104,7 +104,7 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListProjects(self, request, context):
-        """Lists the projects of an organization, oldest first.
+        """Lists the projects of an organization, in id order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
