@@ -95,6 +95,16 @@ class Client:
     events: event_service_pb2_grpc.EventServiceStub
     admin: admin_service_pb2_grpc.AdminServiceStub
 
+    @classmethod
+    def for_channel(cls, started: Running, channel: grpc.aio.Channel) -> Client:
+        return cls(
+            started,
+            channel,
+            ingest_service_pb2_grpc.IngestServiceStub(channel),
+            event_service_pb2_grpc.EventServiceStub(channel),
+            admin_service_pb2_grpc.AdminServiceStub(channel),
+        )
+
     @staticmethod
     def auth(secret: str = PROJECT_SECRET) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {secret}"),)
@@ -112,13 +122,7 @@ class Client:
 async def client(settings: Settings) -> AsyncIterator[Client]:
     """A running ingestd and a client connected to it over real gRPC."""
     async with running(settings) as started, grpc_channel(started.grpc_port) as channel:
-        yield Client(
-            started,
-            channel,
-            ingest_service_pb2_grpc.IngestServiceStub(channel),
-            event_service_pb2_grpc.EventServiceStub(channel),
-            admin_service_pb2_grpc.AdminServiceStub(channel),
-        )
+        yield Client.for_channel(started, channel)
 
 
 def grpc_channel(port: int) -> grpc.aio.Channel:
