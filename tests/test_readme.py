@@ -30,7 +30,7 @@ async def test_first_event_example(client: Client) -> None:
 
     await asyncio.to_thread(run)
 
-    event_id = printed.getvalue().strip()
+    event_id = printed.getvalue().strip().splitlines()[-1]  # the server, in-process, logs here too
     got = await client.events.GetEvent(
         event_service_pb2.GetEventRequest(project="default", event=event_id), metadata=client.project
     )
