@@ -13,8 +13,9 @@ $(PY_STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# `npm install`, not `npm ci`: the lock omits other platforms' optional buf binaries, which `ci` refuses.
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --no-save --loglevel=error
 	touch $@
 
 ## Serve on SQLite (./ingestd.db) unless INGESTD_DATABASE_URL says otherwise; the environment passes through.
@@ -25,10 +26,11 @@ serve: $(PY_STAMP)
 test: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
-## buf lint (STANDARD + COMMENTS) and ruff.
+## buf lint (STANDARD + COMMENTS), ruff, and mypy --strict on the application code.
 lint: $(PY_STAMP) $(NODE_STAMP)
 	node_modules/.bin/buf lint
 	$(BIN)/ruff check .
+	$(BIN)/mypy server storage gateway tools
 
 ## Regenerate the committed Python code from proto/ after editing a .proto file.
 generate: $(PY_STAMP)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from google.api import annotations_pb2, http_pb2
+from google.api import annotations_pb2, http_pb2  # type: ignore[attr-defined]
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 _VERBS = ("get", "put", "post", "delete", "patch")

@@ -82,7 +82,7 @@ class Admin:
         size = paging.page_size(request.page_size)
         after = paging.decode(request)
         async with self._sessions() as session:
-            records = await ProjectRepository(session).list(
+            records = await ProjectRepository(session).page(
                 request.organization, after_id=after if isinstance(after, str) else None, limit=size + 1
             )
         response = pb.ListProjectsResponse(projects=[to_project(r) for r in records[:size]])
@@ -204,7 +204,7 @@ class Admin:
     ) -> list[pb.ApiKey]:
         """Keys newest first, without secrets."""
         async with self._sessions() as session:
-            records = await ApiKeyRepository(session).list(
+            records = await ApiKeyRepository(session).page(
                 organization, project_id=project, before_id=before, limit=limit
             )
         return [to_api_key(r) for r in records]

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[attr-defined]
 
 #: The ErrorInfo domain of every error ingestd raises.
 ERROR_DOMAIN = "ingestd.dev"

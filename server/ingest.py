@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from google.rpc import status_pb2
+from google.rpc import status_pb2  # type: ignore[attr-defined]
 
 from ingestd.v1 import event_pb2, ingest_service_pb2
 from server.access import Access

@@ -21,7 +21,7 @@ from storage.accounts import ApiKeyRepository
 MASTER = admin_service_pb2.API_KEY_KIND_MASTER
 PROJECT = admin_service_pb2.API_KEY_KIND_PROJECT
 
-_SECRET_PREFIX = {MASTER: "mk_", PROJECT: "pk_"}
+_SECRET_PREFIX: dict[int, str] = {MASTER: "mk_", PROJECT: "pk_"}
 _SHOWN_PREFIX_CHARS = 10
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from google.protobuf import timestamp_pb2
+
 from ingestd.v1 import event_pb2
 
 Violation = tuple[str, str]
@@ -67,7 +69,7 @@ def normalize(
     violations: list[Violation] = []
     body = event.WhichOneof("body")
     implied = BODY_KIND[body] if body else E.KIND_UNSPECIFIED
-    kind = event.kind
+    kind: int = event.kind
     if kind not in _KINDS:
         violations.append(("kind", f"unknown kind {kind}"))
     elif kind == E.KIND_UNSPECIFIED:
@@ -101,7 +103,7 @@ def normalize(
     if not event.HasField("occurred_at"):
         event.occurred_at.FromMicroseconds(received_us)
     if event.level == E.LEVEL_UNSPECIFIED:
-        event.level = E.LEVEL_ERROR if kind == E.KIND_ERROR else E.LEVEL_INFO  # type: ignore[assignment]
+        event.level = E.LEVEL_ERROR if kind == E.KIND_ERROR else E.LEVEL_INFO
     if kind == E.KIND_ERROR:
         _complete_error(event)
     elif kind == E.KIND_SPAN:
@@ -122,10 +124,8 @@ def _check_tags(event: event_pb2.Event, violations: list[Violation]) -> None:
             violations.append((f"tags[{key!r}]", f"value longer than {MAX_TAG_VALUE_CHARS} characters"))
 
 
-def _valid_timestamp(ts: object) -> bool:
-    seconds = ts.seconds  # type: ignore[attr-defined]
-    nanos = ts.nanos  # type: ignore[attr-defined]
-    return _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000
+def _valid_timestamp(ts: timestamp_pb2.Timestamp) -> bool:
+    return _MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos < 1_000_000_000
 
 
 def _check_body(event: event_pb2.Event, body: str, violations: list[Violation]) -> None:

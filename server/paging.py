@@ -36,8 +36,8 @@ def filter_digest(request: Message) -> str:
     """A digest of the request's fields other than its paging fields."""
     copy = type(request)()
     copy.CopyFrom(request)
-    copy.ClearField("page_token")  # type: ignore[arg-type]
-    copy.ClearField("page_size")  # type: ignore[arg-type]
+    copy.ClearField("page_token")
+    copy.ClearField("page_size")
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
 
 

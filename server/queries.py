@@ -41,7 +41,7 @@ class EventQueries:
             text=request.text,
         )
         async with self._sessions() as session:
-            payloads = await EventRepository(session).list(project, where, before_id=before, limit=size + 1)
+            payloads = await EventRepository(session).newest(project, where, before_id=before, limit=size + 1)
         response = pb.ListEventsResponse()
         for payload in payloads[:size]:
             response.events.add().MergeFromString(payload)

@@ -54,7 +54,7 @@ class ProjectRepository:
         self._session.add(project)
         await self._session.flush()
 
-    async def list(self, organization_id: str, *, after_id: str | None, limit: int) -> list[Project]:
+    async def page(self, organization_id: str, *, after_id: str | None, limit: int) -> list[Project]:
         statement = select(Project).where(Project.organization_id == organization_id)
         if after_id is not None:
             statement = statement.where(Project.id > after_id)
@@ -79,7 +79,7 @@ class ApiKeyRepository:
     async def get(self, organization_id: str, key_id: str) -> ApiKey | None:
         return await self._session.get(ApiKey, (organization_id, key_id))
 
-    async def list(
+    async def page(
         self, organization_id: str, *, project_id: str, before_id: str | None, limit: int
     ) -> list[ApiKey]:
         """Keys newest first. Key ids are time-ordered, so the id is the page order."""

@@ -165,7 +165,7 @@ class EventRepository:
         )
         return {i: p for i, p in (await self._session.execute(statement))}
 
-    async def list(
+    async def newest(
         self, project_id: str, where: EventFilter, *, before_id: str | None, limit: int
     ) -> list[bytes]:
         """Serialized events, newest first (descending id), strictly older than `before_id`."""

@@ -186,14 +186,14 @@ class GroupWriter:
         for k in stale:
             self._touched[k] = now_us
         # Results are built only after the commit, so a failed commit leaves no half-answers.
-        for submission, index, identity in pending:
+        for submission, index, keyed_as in pending:
             row = submission.rows[index]
-            if identity is None:
+            if keyed_as is None:
                 submission.results.append(Stored(row.id, False))
-            elif identity in existing:
-                submission.results.append(Stored(existing[identity], True))
+            elif keyed_as in existing:
+                submission.results.append(Stored(existing[keyed_as], True))
             else:
-                first_id = first_of[identity]
+                first_id = first_of[keyed_as]
                 submission.results.append(Stored(first_id, first_id != row.id))
 
 
