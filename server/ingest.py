@@ -141,8 +141,8 @@ class Ingest:
             Unauthenticated: the key was revoked before the commit.
             Unavailable: the database or the server is going away; a retry may succeed.
         """
-        if not rows:
-            return []
+        # Even with no rows the writer is asked: it re-checks the key, so a revoked key is refused
+        # rather than answered with rejections.
         try:
             return await self._writer.write(call.principal.key_id, rows)
         except KeyRevoked:

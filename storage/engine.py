@@ -46,10 +46,18 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     the sqlite3 module's own implicit transactions would hide the BEGIN from SQLAlchemy.
     """
     full = async_url(url)
+    # hide_parameters: a failed statement's log line must not carry event data or key digests.
     if make_url(full).get_backend_name() != "sqlite":
-        return create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return create_async_engine(
+            full,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=True,
+            hide_parameters=True,
+            connect_args={"connect_timeout": 10},
+        )
 
-    engine = create_async_engine(full, connect_args={"timeout": 30})
+    engine = create_async_engine(full, hide_parameters=True, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

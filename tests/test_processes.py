@@ -12,6 +12,7 @@ import pytest
 from ingestd.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
+    event_pb2,
     event_service_pb2,
     event_service_pb2_grpc,
     ingest_service_pb2,
@@ -170,9 +171,12 @@ async def test_revocation_on_one_node_holds_on_the_other(postgres_url: str) -> N
             admin_service_pb2.RevokeApiKeyRequest(organization="default", key=made.api_key.id),
             metadata=MASTER,
         )
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await on_b.WriteEvents(write_request(log_event()), metadata=key)
-        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # Node b still caches the key; its commit re-checks it, even for a batch with nothing to store.
+        nothing_valid = write_request(event_pb2.Event(metric=event_pb2.MetricBody()))
+        for batch in (write_request(log_event()), nothing_valid):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await on_b.WriteEvents(batch, metadata=key)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await event_service_pb2_grpc.EventServiceStub(to_b).ListEvents(
                 event_service_pb2.ListEventsRequest(project="default"), metadata=key
