@@ -3,7 +3,7 @@ and reflection services. No domain logic lives here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -25,39 +25,19 @@ def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
     }
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: IngestdError) -> None:
-    await context.abort_with_status(rpc_status.to_status(error.to_status()))
+def _handler(pipeline: Pipeline, endpoint: Endpoint) -> Any:
+    """A grpc.aio behaviour running `endpoint` through the pipeline; it takes the request, or the
+    request iterator of a client-streaming RPC."""
+    run = pipeline.stream if endpoint.client_streaming else pipeline.unary
 
-
-def _unary(pipeline: Pipeline, endpoint: Endpoint) -> Any:
-    async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
+    async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
         metadata = _metadata(context)
         request_id = request_id_from(metadata)
         context.set_trailing_metadata((("x-request-id", request_id),))
         try:
-            return await pipeline.unary(
-                endpoint, request, metadata, request_id=request_id, peer=context.peer()
-            )
+            return await run(endpoint, request, metadata, request_id=request_id, peer=context.peer())
         except IngestdError as error:
-            await _abort(context, error)
-            return None
-
-    return handle
-
-
-def _client_stream(pipeline: Pipeline, endpoint: Endpoint) -> Any:
-    async def handle(
-        requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Message | None:
-        metadata = _metadata(context)
-        request_id = request_id_from(metadata)
-        context.set_trailing_metadata((("x-request-id", request_id),))
-        try:
-            return await pipeline.stream(
-                endpoint, requests, metadata, request_id=request_id, peer=context.peer()
-            )
-        except IngestdError as error:
-            await _abort(context, error)
+            await context.abort_with_status(rpc_status.to_status(error.to_status()))
             return None
 
     return handle
@@ -79,9 +59,8 @@ def generic_handlers(
                 if method.client_streaming
                 else grpc.unary_unary_rpc_method_handler
             )
-            wrap = _client_stream if method.client_streaming else _unary
             methods[method.name] = make(
-                wrap(pipeline, endpoint),
+                _handler(pipeline, endpoint),
                 request_deserializer=request_class.FromString,
                 response_serializer=response_class.SerializeToString,
             )
