@@ -1,0 +1,137 @@
+"""The bare servers ingestd is measured against: `python -m bench.bare grpc|aiohttp --port N`.
+
+Contract:
+
+- `grpc`: a grpc.aio server registering `ingestd.v1.IngestService` through
+  `grpc.method_handlers_generic_handler`, with ingestd's channel options. WriteEvents decodes the
+  request with `WriteEventsRequest.FromString` and StreamEvents decodes every
+  `StreamEventsRequest`; both store nothing and answer the event count as `accepted_count`. The
+  standard health service answers SERVING, so readiness is probed as for ingestd.
+- `aiohttp`: `POST /v1/events` reads the body, parses it with `orjson.loads` and answers 202
+  (400 if it is not JSON); `GET /healthz` answers 200. No access log.
+- Both listen on 127.0.0.1 only, and exit 0 on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+import orjson
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from ingestd.v1 import ingest_service_pb2 as pb
+
+SERVICE = "ingestd.v1.IngestService"
+HTTP_PATH = "/v1/events"
+
+# The options ingestd's own server uses (server/grpc_transport.py), so transport costs match.
+_GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+]
+
+
+async def _write_events(request: pb.WriteEventsRequest, context: Any) -> pb.WriteEventsResponse:
+    return pb.WriteEventsResponse(accepted_count=len(request.events))
+
+
+async def _stream_events(
+    requests: AsyncIterator[pb.StreamEventsRequest], context: Any
+) -> pb.StreamEventsResponse:
+    accepted = 0
+    async for message in requests:
+        accepted += len(message.events)
+    return pb.StreamEventsResponse(accepted_count=accepted)
+
+
+def _ingest_handler() -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "WriteEvents": grpc.unary_unary_rpc_method_handler(
+                _write_events,
+                request_deserializer=pb.WriteEventsRequest.FromString,
+                response_serializer=pb.WriteEventsResponse.SerializeToString,
+            ),
+            "StreamEvents": grpc.stream_unary_rpc_method_handler(
+                _stream_events,
+                request_deserializer=pb.StreamEventsRequest.FromString,
+                response_serializer=pb.StreamEventsResponse.SerializeToString,
+            ),
+        },
+    )
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def serve_grpc(port: int) -> None:
+    """Serves the bare gRPC handlers on 127.0.0.1:`port` until SIGTERM or SIGINT."""
+    stop = _stop_event()
+    server = grpc.aio.server(options=_GRPC_OPTIONS)
+    server.add_generic_rpc_handlers([_ingest_handler()])
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if server.add_insecure_port(f"127.0.0.1:{port}") == 0:
+        raise SystemExit(f"bare grpc: cannot listen on 127.0.0.1:{port}")
+    await server.start()
+    for name in ("", SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    print(f"bare grpc.aio serving on 127.0.0.1:{port}", flush=True)
+    await stop.wait()
+    await server.stop(1.0)
+
+
+async def _ingest_json(request: web.Request) -> web.Response:
+    body = await request.read()
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return web.Response(status=400, text="body is not JSON")
+    return web.Response(status=202)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(status=200, text="ok")
+
+
+async def serve_aiohttp(port: int) -> None:
+    """Serves the bare aiohttp handler on 127.0.0.1:`port` until SIGTERM or SIGINT."""
+    stop = _stop_event()
+    app = web.Application()
+    app.router.add_post(HTTP_PATH, _ingest_json)
+    app.router.add_get("/healthz", _healthz)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        print(f"bare aiohttp serving on 127.0.0.1:{port}", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bare", description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("grpc", "aiohttp"))
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    asyncio.run(serve_grpc(args.port) if args.kind == "grpc" else serve_aiohttp(args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

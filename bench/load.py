@@ -1,0 +1,245 @@
+"""The load generators: grpc.aio and aiohttp clients in this process, bounded in time and count.
+
+Contract:
+
+- `drive_grpc` and `drive_http` run a warm-up phase (results returned but not reported as the
+  measurement) and then a measured phase, each with a fixed number of workers that keep one
+  call outstanding each. They return `(warmup, measured)` tallies.
+- Every worker stops by itself: when its phase's time is up (no new call starts after the
+  deadline), or after `seconds * MAX_CALLS_PER_S / workers` calls, whichever comes first. Every
+  call has a `CALL_TIMEOUT_S` deadline, and a phase still running `OVERRUN_S` after its end is
+  cancelled and counted as an error.
+- Every failure is counted in the tally with its code and message: gRPC errors, HTTP statuses
+  other than 202, client exceptions, and answers whose counts do not add up to what was sent.
+- gRPC requests go out pre-serialized (see `scenarios.request_payloads`); responses are decoded.
+  Workers share channels, `WORKERS_PER_CHANNEL` to a channel, each channel its own connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from time import perf_counter
+
+import aiohttp
+import grpc
+
+from bench.cpu import CpuMeter, CpuUse
+from bench.scenarios import STREAM_EVENTS, WRITE_EVENTS, Scenario
+from bench.tally import Tally
+from ingestd.v1 import ingest_service_pb2 as pb
+
+CALL_TIMEOUT_S = 15.0
+OVERRUN_S = 20.0
+MAX_CALLS_PER_S = 100_000
+WORKERS_PER_CHANNEL = 8
+
+#: A worker: given the phase's tally, its deadline (perf_counter) and its call budget, it makes
+#: calls until either runs out; it returns True when the budget, not the time, stopped it.
+Worker = Callable[[Tally, float, int], Awaitable[bool]]
+Metadata = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """How hard and how long: workers for unary calls, concurrent streams, phase durations."""
+
+    seconds: float
+    warmup_s: float
+    concurrency: int
+    streams: int
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A phase's tally, and the CPU used during it when a meter was given."""
+
+    tally: Tally
+    cpu: CpuUse | None = None
+
+
+async def run_phase(workers: Sequence[Worker], seconds: float, meter: CpuMeter | None = None) -> Measured:
+    """Runs `workers` concurrently for `seconds`; see the module's contract."""
+    tally = Tally()
+    budget = max(1, math.ceil(seconds * MAX_CALLS_PER_S / len(workers)))
+    before = meter.sample() if meter is not None else None
+    started = perf_counter()
+    deadline = started + seconds
+    try:
+        async with asyncio.timeout(seconds + OVERRUN_S):
+            capped = await asyncio.gather(*(work(tally, deadline, budget) for work in workers))
+        tally.capped = any(capped)
+    except TimeoutError:
+        tally.fail("OVERRUN", f"calls still in flight {OVERRUN_S:.0f} s after the phase ended; cancelled")
+    tally.seconds = perf_counter() - started
+    cpu = meter.use_since(before) if meter is not None and before is not None else None
+    return Measured(tally, cpu)
+
+
+def _raw(payload: bytes) -> bytes:
+    return payload
+
+
+def _check_counts(tally: Tally, latency_s: float, sent: int, taken: int, rejected: int) -> None:
+    if taken + rejected != sent:
+        tally.fail(
+            "COUNT_MISMATCH", f"sent {sent} events, the answer counts {taken} taken + {rejected} rejected"
+        )
+    else:
+        tally.ok(latency_s, taken, rejected)
+
+
+def _unary_worker(
+    method: grpc.aio.UnaryUnaryMultiCallable[bytes, pb.WriteEventsResponse],
+    payloads: Sequence[bytes],
+    events_per_call: int,
+    metadata: Metadata,
+    offset: int,
+) -> Worker:
+    async def work(tally: Tally, deadline: float, budget: int) -> bool:
+        for i in range(budget):
+            if perf_counter() >= deadline:
+                return False
+            started = perf_counter()
+            try:
+                answer = await method(
+                    payloads[(offset + i) % len(payloads)], metadata=metadata, timeout=CALL_TIMEOUT_S
+                )
+            except grpc.aio.AioRpcError as exc:
+                tally.fail(exc.code().name, exc.details() or "")
+                continue
+            except Exception as exc:
+                tally.fail(type(exc).__name__, str(exc))
+                continue
+            taken = answer.accepted_count + answer.duplicate_count
+            _check_counts(tally, perf_counter() - started, events_per_call, taken, answer.rejected_count)
+        return True
+
+    return work
+
+
+async def _stream_failure(
+    call: grpc.aio.StreamUnaryCall[bytes, pb.StreamEventsResponse], exc: Exception
+) -> tuple[str, str]:
+    """The code and message of a failed stream: its gRPC status when it has one."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code().name, exc.details() or ""
+    if call.done():
+        return (await call.code()).name, await call.details()
+    call.cancel()
+    return type(exc).__name__, str(exc)
+
+
+def _stream_worker(
+    method: grpc.aio.StreamUnaryMultiCallable[bytes, pb.StreamEventsResponse],
+    payloads: Sequence[bytes],
+    scenario: Scenario,
+    metadata: Metadata,
+    offset: int,
+) -> Worker:
+    async def work(tally: Tally, deadline: float, budget: int) -> bool:
+        for i in range(budget):
+            if perf_counter() >= deadline:
+                return False
+            started = perf_counter()
+            call = method(metadata=metadata, timeout=CALL_TIMEOUT_S)
+            sent = 0
+            try:
+                for j in range(scenario.messages_per_stream):
+                    await call.write(payloads[(offset + i + j) % len(payloads)])
+                    sent += scenario.events_per_message
+                    if perf_counter() >= deadline:
+                        break
+                await call.done_writing()
+                answer = await call
+            except Exception as exc:
+                tally.fail(*await _stream_failure(call, exc))
+                continue
+            taken = answer.accepted_count + answer.duplicate_count
+            _check_counts(tally, perf_counter() - started, sent, taken, answer.rejected_count)
+        return True
+
+    return work
+
+
+async def drive_grpc(
+    address: str,
+    scenario: Scenario,
+    payloads: Sequence[bytes],
+    metadata: Metadata,
+    load: Load,
+    meter: CpuMeter | None,
+) -> tuple[Measured, Measured]:
+    """Warm-up then measured phase of `scenario` against the gRPC server at `address`."""
+    count = load.streams if scenario.streaming else load.concurrency
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [
+        grpc.aio.insecure_channel(address, options=options)
+        for _ in range(math.ceil(count / WORKERS_PER_CHANNEL))
+    ]
+    try:
+        workers: list[Worker] = []
+        for i in range(count):
+            channel = channels[i // WORKERS_PER_CHANNEL]
+            offset = i * 7
+            if scenario.streaming:
+                stream = channel.stream_unary(
+                    STREAM_EVENTS,
+                    request_serializer=_raw,
+                    response_deserializer=pb.StreamEventsResponse.FromString,
+                )
+                workers.append(_stream_worker(stream, payloads, scenario, metadata, offset))
+            else:
+                unary = channel.unary_unary(
+                    WRITE_EVENTS,
+                    request_serializer=_raw,
+                    response_deserializer=pb.WriteEventsResponse.FromString,
+                )
+                workers.append(_unary_worker(unary, payloads, scenario.events_per_message, metadata, offset))
+        warmup = await run_phase(workers, load.warmup_s)
+        measured = await run_phase(workers, load.seconds, meter)
+        return warmup, measured
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+def _http_worker(
+    session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes], headers: dict[str, str], offset: int
+) -> Worker:
+    async def work(tally: Tally, deadline: float, budget: int) -> bool:
+        for i in range(budget):
+            if perf_counter() >= deadline:
+                return False
+            started = perf_counter()
+            try:
+                async with session.post(
+                    url, data=bodies[(offset + i) % len(bodies)], headers=headers
+                ) as response:
+                    text = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                tally.fail(type(exc).__name__, str(exc))
+                continue
+            if response.status != 202:
+                tally.fail(f"HTTP {response.status}", text[:200].decode(errors="replace"))
+                continue
+            tally.ok(perf_counter() - started, 1)
+        return True
+
+    return work
+
+
+async def drive_http(
+    url: str, bodies: Sequence[bytes], authorization: str, load: Load, meter: CpuMeter | None
+) -> tuple[Measured, Measured]:
+    """Warm-up then measured phase of single-event JSON POSTs to `url`, one event per request."""
+    headers = {"content-type": "application/json", "authorization": authorization}
+    connector = aiohttp.TCPConnector(limit=load.concurrency)
+    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        workers = [_http_worker(session, url, bodies, headers, i * 7) for i in range(load.concurrency)]
+        warmup = await run_phase(workers, load.warmup_s)
+        measured = await run_phase(workers, load.seconds, meter)
+        return warmup, measured

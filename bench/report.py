@@ -1,0 +1,158 @@
+"""The results table, the ratios to the bare baselines, and the goals from the issue.
+
+Contract: `render` turns the measured rows into plain-text lines. Ratios divide a row's events/s
+by the same scenario's bare grpc.aio events/s (and, for single-event WriteEvents, by the bare
+aiohttp handler's requests/s); a ratio is shown only when its baseline ran without errors. A
+goal is "met" or "MISSED" only for a row without errors; a row with errors says "invalid".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.load import Measured
+from bench.scenarios import Scenario
+from bench.targets import Target
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One (target, scenario) measured."""
+
+    target: Target
+    scenario: Scenario
+    warmup: Measured
+    measured: Measured
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """A target figure: `min_ratio` of bare grpc.aio calls/s, or `min_events_s` events/s."""
+
+    target: str
+    scenario: str
+    text: str
+    min_ratio: float | None = None
+    min_events_s: float | None = None
+
+
+GOALS = (
+    Goal("sqlite", "single", "single-event WriteEvents >= 60% of bare grpc.aio calls/s", min_ratio=0.60),
+    Goal("postgres", "single", "single-event WriteEvents >= 60% of bare grpc.aio calls/s", min_ratio=0.60),
+    Goal("sqlite", "batch100", "batches of 100 on SQLite >= 50,000 events/s", min_events_s=50_000),
+    Goal("postgres", "batch100", "batches of 100 on PostgreSQL >= 30,000 events/s", min_events_s=30_000),
+)
+
+#: The share of one core that other processes may use during a phase before a row is flagged.
+BUSY_MACHINE = 0.15
+
+_HEADER = (
+    f"{'target':<13}{'scenario':<10}{'calls/s':>10}{'events/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'errors':>8}{'/grpc':>8}{'/aiohttp':>10}{'cpu cli/srv/db/other':>23}  goal"
+)
+
+
+def _baseline(rows: Sequence[Row], target: str, scenario: str) -> Row | None:
+    for row in rows:
+        if row.target.name == target and row.scenario.name == scenario and row.measured.tally.errors == 0:
+            return row
+    return None
+
+
+def _ratio(row: Row, baseline: Row | None) -> float | None:
+    if baseline is None or row.measured.tally.errors:
+        return None
+    base = baseline.measured.tally
+    base_rate = base.per_second(base.events)
+    return row.measured.tally.per_second(row.measured.tally.events) / base_rate if base_rate else None
+
+
+def _goal(row: Row, rows: Sequence[Row]) -> tuple[Goal, str, str] | None:
+    """The goal of `row`, what was measured against it, and the verdict."""
+    for goal in GOALS:
+        if goal.target != row.target.name or goal.scenario != row.scenario.name:
+            continue
+        tally = row.measured.tally
+        if goal.min_ratio is not None:
+            base = _baseline(rows, "bare-grpc", row.scenario.name)
+            if base is None:
+                return goal, "no bare-grpc baseline", "n/a"
+            calls_s = tally.per_second(tally.calls)
+            base_calls_s = base.measured.tally.per_second(base.measured.tally.calls)
+            ratio = calls_s / base_calls_s if base_calls_s else 0.0
+            measured = f"{ratio:.2f}x ({calls_s:,.0f} vs {base_calls_s:,.0f} calls/s)"
+            ok = ratio >= goal.min_ratio
+        else:
+            assert goal.min_events_s is not None
+            events_s = tally.per_second(tally.events)
+            measured = f"{events_s:,.0f} events/s"
+            ok = events_s >= goal.min_events_s
+        verdict = "invalid (errors)" if tally.errors else ("met" if ok else "MISSED")
+        return goal, measured, verdict
+    return None
+
+
+def _fmt(value: float | None, width: int, spec: str, suffix: str = "") -> str:
+    """`value` formatted with `spec` and `suffix`, right-aligned in `width`; `-` when None."""
+    text = "-" if value is None else f"{value:{spec}}{suffix}"
+    return f"{text:>{width}}"
+
+
+def _percent(cpu_s: float | None, seconds: float) -> str:
+    return "-" if cpu_s is None or seconds <= 0 else f"{cpu_s / seconds * 100:.0f}%"
+
+
+def _line(row: Row, rows: Sequence[Row]) -> str:
+    tally = row.measured.tally
+    to_grpc = _ratio(row, _baseline(rows, "bare-grpc", row.scenario.name))
+    single = row.scenario.name == "single"
+    to_http = _ratio(row, _baseline(rows, "bare-aiohttp", "single")) if single else None
+    use = row.measured.cpu
+    figures = (use.client_s, use.server_s, use.database_s, use.others_s) if use else (None,) * 4
+    cpu = "/".join(_percent(s, tally.seconds) for s in figures)
+    goal = _goal(row, rows)
+    return (
+        f"{row.target.name:<13}{row.scenario.name:<10}"
+        f"{_fmt(tally.per_second(tally.calls), 10, ',.0f')}{_fmt(tally.per_second(tally.events), 11, ',.0f')}"
+        f"{_fmt(tally.percentile_ms(50), 9, '.2f')}{_fmt(tally.percentile_ms(99), 9, '.2f')}"
+        f"{tally.errors:>8}{_fmt(to_grpc, 8, '.2f', 'x')}{_fmt(to_http, 10, '.2f', 'x')}"
+        f"{cpu:>23}  {goal[2] if goal else ''}"
+    )
+
+
+def render(rows: Sequence[Row]) -> list[str]:
+    """The table, the goals, and every error and anomaly the rows carry."""
+    lines = [_HEADER, "-" * len(_HEADER)]
+    lines += [_line(row, rows) for row in rows]
+    lines.append("")
+    lines.append("Goals (from the issue), measured:")
+    shown = False
+    for row in rows:
+        goal = _goal(row, rows)
+        if goal is not None:
+            shown = True
+            lines.append(f"  {goal[0].text:<58} {row.target.name:<9} {goal[1]:<44} {goal[2]}")
+    if not shown:
+        lines.append("  (no goal applies to the targets and scenarios run)")
+    problems = []
+    for row in rows:
+        name = f"{row.target.name}/{row.scenario.name}"
+        for phase, measured in (("warm-up", row.warmup), ("measured", row.measured)):
+            tally = measured.tally
+            if tally.errors:
+                problems.append(f"  {name} {phase}: {tally.errors} errors; first: {tally.first_error}")
+            if tally.rejected_events:
+                problems.append(f"  {name} {phase}: the server rejected {tally.rejected_events} events")
+        if row.measured.tally.capped:
+            problems.append(f"  {name}: a worker hit its call budget before the time was up")
+        others = row.measured.cpu.others_s if row.measured.cpu else None
+        seconds = row.measured.tally.seconds
+        if others is not None and seconds > 0 and others / seconds > BUSY_MACHINE:
+            problems.append(
+                f"  {name}: other processes used {others / seconds:.0%} of a core meanwhile; "
+                "these figures are depressed (rerun on a quiet machine)"
+            )
+    if problems:
+        lines += ["", "Errors and anomalies:", *problems]
+    return lines
