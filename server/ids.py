@@ -17,6 +17,7 @@ class UuidV7:
     Within one process ids are strictly increasing: the 12-bit `rand_a` field counts ids made in
     the same millisecond (RFC 9562 method 1), borrowing the next millisecond when it overflows.
     Across processes the 62 random bits keep ids unique; their order follows the nodes' clocks.
+    Generating a batch at once costs a fraction of generating its ids one by one.
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -28,20 +29,29 @@ class UuidV7:
         self._random = random.Random(secrets.randbits(128))
 
     def new(self) -> str:
+        """One new id."""
+        return self.batch(1)[0]
+
+    def batch(self, count: int) -> list[str]:
+        """`count` new ids, in increasing order."""
         with self._lock:
             ms = self._clock.now_us() // 1000
             if ms > self._last_ms:
-                self._last_ms = ms
-                self._seq = 0
-            else:
-                self._seq += 1
-                if self._seq > 0xFFF:
-                    self._last_ms += 1
-                    self._seq = 0
-            hi = (self._last_ms << 16) | 0x7000 | self._seq
-            lo = (0b10 << 62) | self._random.getrandbits(62)
-        text = f"{hi:016x}{lo:016x}"
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+                self._last_ms, self._seq = ms, -1
+            first_ms, first_seq = self._last_ms, self._seq + 1
+            end = first_seq + count  # sequence numbers past 0xFFF borrow following milliseconds
+            self._last_ms, self._seq = first_ms + (end - 1) // 0x1000, (end - 1) % 0x1000
+        bits = self._random.getrandbits
+        ids: list[str] = []
+        prefix_ms = -1
+        prefix = ""
+        for n in range(first_seq, end):
+            ms, seq = first_ms + n // 0x1000, n % 0x1000
+            if ms != prefix_ms:
+                prefix_ms, prefix = ms, "%08x-%04x-7" % (ms >> 16, ms & 0xFFFF)  # noqa: UP031
+            # %-formatting: measurably faster than an f-string here, on the ingest hot path.
+            ids.append("%s%03x-%04x-%012x" % (prefix, seq, 0x8000 | bits(14), bits(48)))  # noqa: UP031
+        return ids
 
 
 def request_id() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
+from google.protobuf import timestamp_pb2
 from google.rpc import status_pb2  # type: ignore[attr-defined]
 
 from ingestd.v1 import event_pb2, ingest_service_pb2
@@ -14,7 +15,7 @@ from server.errors import InvalidArgument, Unauthenticated, Unavailable
 from server.ids import UuidV7
 from server.normalize import Violation, normalize
 from server.pipeline import Call
-from storage.events import EventRow, event_row
+from storage.events import EventRow
 from storage.writer import CommitFailed, GroupWriter, KeyRevoked, Stored, WriterClosed
 
 pb = ingest_service_pb2
@@ -121,17 +122,24 @@ class Ingest:
         """Normalizes `events` in place. Returns the rows of the valid ones, in order, and the
         violations of the others by index."""
         received_us = self._clock.now_us()
-        new_id = self._ids.new
+        received = timestamp_pb2.Timestamp()
+        received.FromMicroseconds(received_us)
+        ids = self._ids.batch(len(events))
         rows: list[EventRow] = []
         rejected: dict[int, list[Violation]] = {}
         for index, event in enumerate(events):
-            violations = normalize(
-                event, project=project, event_id=new_id(), received_us=received_us, dialect=dialect
+            row = normalize(
+                event,
+                project=project,
+                event_id=ids[index],
+                received=received,
+                received_us=received_us,
+                dialect=dialect,
             )
-            if violations:
-                rejected[index] = violations
+            if isinstance(row, EventRow):
+                rows.append(row)
             else:
-                rows.append(event_row(event))
+                rejected[index] = row
         return rows, rejected
 
     async def commit(self, call: Call, rows: Sequence[EventRow]) -> list[Stored]:

@@ -25,7 +25,7 @@ from server.ingest import Ingest
 from server.keys import Authenticator
 from server.pipeline import Pipeline
 from server.queries import EventQueries
-from storage.engine import create_engine, session_factory
+from storage.engine import create_engine, session_factory, writer_engine
 from storage.migrate import upgrade
 from storage.writer import GroupWriter
 
@@ -76,7 +76,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     calls, let the calls in flight finish, flush the writer, close the database."""
     async with contextlib.AsyncExitStack() as stack:
         c = await stack.enter_async_context(core(settings, clock))
-        writer = GroupWriter(session_factory(c.engine, writer=True), now_us=c.clock.now_us)
+        writer = GroupWriter(writer_engine(c.engine), now_us=c.clock.now_us)
         writer.start()
         stack.push_async_callback(writer.close)
 

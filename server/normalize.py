@@ -1,8 +1,12 @@
 """Validation and normalization of canonical events, before anything is stored.
 
-`normalize` checks one event and fills in what the server owns (id, project, times, dialect)
-and what it derives (kind from the body, default level, an error's message and fingerprint). It
-is pure apart from mutating the event it is given, and knows nothing of transports or storage.
+`normalize` checks one event, fills in what the server owns (id, project, times, dialect) and
+what it derives (kind from the body, default level, an error's message and fingerprint), and
+returns the row to store. It is pure apart from completing the event it is given, and knows
+nothing of transports.
+
+This is the ingest hot path: every envelope field is read once, into a local that serves both
+the checks and the row, because each attribute read of a protobuf message costs about 0.1 µs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 from google.protobuf import timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from storage.events import EventRow, timestamp_us
 
 Violation = tuple[str, str]
 
@@ -53,71 +58,117 @@ _SHORT_FIELDS = (
     "idempotency_key",
     "origin",
 )
+_S = MAX_SHORT_CHARS
 # Timestamp bounds: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 _MIN_SECONDS = -62_135_596_800
 _MAX_SECONDS = 253_402_300_799
 
 
 def normalize(
-    event: event_pb2.Event, *, project: str, event_id: str, received_us: int, dialect: str
-) -> list[Violation]:
-    """Validates `event` and, if it is valid, completes it in place.
+    event: event_pb2.Event,
+    *,
+    project: str,
+    event_id: str,
+    received: timestamp_pb2.Timestamp,
+    received_us: int,
+    dialect: str,
+) -> EventRow | list[Violation]:
+    """Validates `event`; if it is valid, completes it in place and returns its row.
 
-    Returns the violations, with field paths relative to the event (`message`, `error.exception`);
-    an empty list means the event is ready to store.
+    Returns the violations otherwise, with field paths relative to the event (`message`,
+    `error.exception`). `received` and `received_us` are the same instant, once as a Timestamp.
     """
     violations: list[Violation] = []
     body = event.WhichOneof("body")
-    implied = BODY_KIND[body] if body else E.KIND_UNSPECIFIED
     kind: int = event.kind
-    if kind not in _KINDS:
+    if kind == E.KIND_UNSPECIFIED:
+        kind = BODY_KIND[body] if body else E.KIND_LOG
+    elif kind not in _KINDS:
         violations.append(("kind", f"unknown kind {kind}"))
-    elif kind == E.KIND_UNSPECIFIED:
-        kind = implied or E.KIND_LOG
-    elif implied and kind != implied:
+    elif body and BODY_KIND[body] != kind:
         violations.append(("kind", f"{E.Kind.Name(kind)} does not match the {body} body"))
-    if event.level not in _LEVELS:
-        violations.append(("level", f"unknown level {event.level}"))
-
-    if len(event.message) > MAX_MESSAGE_CHARS:
+    level: int = event.level
+    if level not in _LEVELS:
+        violations.append(("level", f"unknown level {level}"))
+    message = event.message
+    if len(message) > MAX_MESSAGE_CHARS:
         violations.append(("message", f"longer than {MAX_MESSAGE_CHARS} characters"))
-    for name in _SHORT_FIELDS:
-        if len(getattr(event, name)) > MAX_SHORT_CHARS:
-            violations.append((name, f"longer than {MAX_SHORT_CHARS} characters"))
+    service, environment, release = event.service, event.environment, event.release
+    trace_id, fingerprint, idempotency_key = event.trace_id, event.fingerprint, event.idempotency_key
+    if (
+        len(service) > _S
+        or len(environment) > _S
+        or len(release) > _S
+        or len(trace_id) > _S
+        or len(fingerprint) > _S
+        or len(idempotency_key) > _S
+        or len(event.span_id) > _S
+        or len(event.request_id) > _S
+        or len(event.session_id) > _S
+        or len(event.origin) > _S
+    ):
+        violations.extend(
+            (name, f"longer than {_S} characters") for name in _SHORT_FIELDS if len(getattr(event, name)) > _S
+        )
     if event.tags:
         _check_tags(event, violations)
-    if event.HasField("occurred_at") and not _valid_timestamp(event.occurred_at):
+    has_occurred = event.HasField("occurred_at")
+    if has_occurred and not _valid_timestamp(event.occurred_at):
         violations.append(("occurred_at", "outside 0001-01-01 to 9999-12-31"))
     if body:
         _check_body(event, body, violations)
-    if event.ByteSize() > MAX_EVENT_BYTES:
-        violations.append(("event", f"larger than {MAX_EVENT_BYTES} bytes"))
     if violations:
         return violations
 
-    event.kind = kind  # type: ignore[assignment]
+    if kind != event.kind:
+        event.kind = kind  # type: ignore[assignment]
     event.id = event_id
     event.project = project
     event.dialect = dialect
-    event.received_at.FromMicroseconds(received_us)
-    if not event.HasField("occurred_at"):
-        event.occurred_at.FromMicroseconds(received_us)
-    if event.level == E.LEVEL_UNSPECIFIED:
-        event.level = E.LEVEL_ERROR if kind == E.KIND_ERROR else E.LEVEL_INFO
+    event.received_at.CopyFrom(received)
+    if has_occurred:
+        occurred_us = timestamp_us(event.occurred_at)
+    else:
+        event.occurred_at.CopyFrom(received)
+        occurred_us = received_us
+    if level == E.LEVEL_UNSPECIFIED:
+        level = E.LEVEL_ERROR if kind == E.KIND_ERROR else E.LEVEL_INFO
+        event.level = level
     if kind == E.KIND_ERROR:
         _complete_error(event)
+        message, fingerprint = event.message, event.fingerprint
     elif kind == E.KIND_SPAN:
         # The envelope's trace id is what ListEvents filters on.
         span = event.span
-        event.trace_id = event.trace_id or span.trace_id
+        trace_id = event.trace_id = trace_id or span.trace_id
         event.span_id = event.span_id or span.span_id
-    return violations
+    payload = event.SerializeToString()
+    if len(payload) > MAX_EVENT_BYTES:
+        return [("event", f"larger than {MAX_EVENT_BYTES} bytes")]
+    return EventRow(
+        project,
+        event_id,
+        kind,
+        level,
+        occurred_us,
+        received_us,
+        service,
+        environment,
+        release,
+        trace_id or None,
+        fingerprint or None,
+        message,
+        idempotency_key or None,
+        payload,
+    )
 
 
 def _check_tags(event: event_pb2.Event, violations: list[Violation]) -> None:
-    if len(event.tags) > MAX_TAGS:
+    tags = event.tags
+    if len(tags) > MAX_TAGS:
         violations.append(("tags", f"more than {MAX_TAGS} entries"))
-    for key, value in event.tags.items():
+    for key in tags:  # not .items(): a map's ItemsView iterates in Python, several times slower
+        value = tags[key]
         if not key or len(key) > MAX_SHORT_CHARS:
             violations.append((f"tags[{key[:40]!r}]", f"key must be 1 to {MAX_SHORT_CHARS} characters"))
         elif len(value) > MAX_TAG_VALUE_CHARS:
@@ -166,14 +217,38 @@ def _complete_error(event: event_pb2.Event) -> None:
         parts = [p for p in (exception.type, exception.value) if p]
         event.message = ": ".join(parts)
     if not event.fingerprint:
-        event.fingerprint = error_fingerprint(event)
+        event.fingerprint = _fingerprints.of(event)
+
+
+class _FingerprintCache:
+    """Error storms repeat one exception many times: remember the fingerprint of each serialized
+    exception (bounded), so the hash over its frames is computed once."""
+
+    _LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, str] = {}
+
+    def of(self, event: event_pb2.Event) -> str:
+        key = event.error.exception.SerializeToString(deterministic=True)
+        if not event.error.exception.value:
+            key += event.message.encode()
+        fingerprint = self._known.get(key)
+        if fingerprint is None:
+            if len(self._known) >= self._LIMIT:
+                self._known.clear()
+            fingerprint = self._known[key] = error_fingerprint(event)
+        return fingerprint
+
+
+_fingerprints = _FingerprintCache()
 
 
 def error_fingerprint(event: event_pb2.Event) -> str:
     """A fingerprint for an error that has none: the SHA-256 (first 32 hex digits) of the
     exception type, its value and the last three in-app frames (all frames if none is marked).
 
-    Without an exception, the message stands in for the value.
+    Without an exception value, the message stands in for it.
     """
     exception = event.error.exception
     frames = list(exception.frames)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import ApiKey, Organization, Project
 
@@ -96,6 +96,14 @@ class ApiKeyRepository:
         if key.revoked_us is None:
             key.revoked_us = now_us
             await self._session.flush()
+
+
+class KeyUsage:
+    """The group writer's view of API keys: which are live, and when they were last used. Takes a
+    session or a Core connection; never commits."""
+
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
+        self._session = session
 
     async def live_ids(self, key_ids: Iterable[str]) -> set[str]:
         """The ids among `key_ids` whose keys exist and are not revoked."""

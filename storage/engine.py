@@ -77,7 +77,11 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     return engine
 
 
-def session_factory(engine: AsyncEngine, *, writer: bool = False) -> async_sessionmaker[AsyncSession]:
-    """Sessions on `engine`. A `writer` session's SQLite transactions take the write lock at BEGIN."""
-    bind = engine.execution_options(**{SQLITE_IMMEDIATE: True}) if writer else engine
-    return async_sessionmaker(bind, expire_on_commit=False)
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`, for everything but the group writer."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def writer_engine(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` for the group writer: its SQLite transactions take the write lock at BEGIN."""
+    return engine.execution_options(**{SQLITE_IMMEDIATE: True})

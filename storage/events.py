@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ingestd.v1 import event_pb2
 from storage.models import EVENT_COLUMNS, Event
@@ -41,26 +41,6 @@ assert EventRow._fields == EVENT_COLUMNS, "EventRow must follow the events table
 def timestamp_us(ts: Any) -> int:
     """Microseconds since the epoch of a `google.protobuf.Timestamp`."""
     return int(ts.seconds) * 1_000_000 + int(ts.nanos) // 1000
-
-
-def event_row(event: event_pb2.Event) -> EventRow:
-    """The row for a fully normalized event (id, project, times and level already set)."""
-    return EventRow(
-        event.project,
-        event.id,
-        event.kind,
-        event.level,
-        timestamp_us(event.occurred_at),
-        timestamp_us(event.received_at),
-        event.service,
-        event.environment,
-        event.release,
-        event.trace_id or None,
-        event.fingerprint or None,
-        event.message,
-        event.idempotency_key or None,
-        event.SerializeToString(),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +76,19 @@ _INSERT_SQLITE = "INSERT INTO events ({}) VALUES ({})".format(
 _COPY_PG = "COPY events ({}) FROM STDIN".format(", ".join(EVENT_COLUMNS))
 
 
+async def _connection(session: AsyncSession | AsyncConnection) -> AsyncConnection:
+    return session if isinstance(session, AsyncConnection) else await session.connection()
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class EventRepository:
-    """Events of any project. Takes a session; never commits."""
+    """Events of any project. Takes a session (or a Core connection, which the group writer uses
+    to spare the ORM's per-transaction bookkeeping); never commits."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self._session = session
 
     async def insert_many(self, rows: Sequence[EventRow]) -> None:
@@ -111,7 +96,7 @@ class EventRepository:
         executemany on SQLite, COPY on PostgreSQL."""
         if not rows:
             return
-        connection = await self._session.connection()
+        connection = await _connection(self._session)
         if connection.dialect.name == "postgresql":
             raw = await connection.get_raw_connection()
             driver = raw.driver_connection
@@ -127,7 +112,7 @@ class EventRepository:
         or any other). Returns the `(project_id, idempotency_key)` pairs actually inserted."""
         if not rows:
             return set()
-        connection = await self._session.connection()
+        connection = await _connection(self._session)
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         key_present = _events.c.idempotency_key.isnot(None)
         statement = (

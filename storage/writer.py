@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.accounts import ApiKeyRepository
+from storage.accounts import KeyUsage
 from storage.events import EventRepository, EventRow
 
 _log = structlog.get_logger("ingestd.writer")
@@ -60,12 +60,12 @@ class GroupWriter:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         *,
         now_us: Callable[[], int],
         max_group_rows: int = 20_000,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
         self._now_us = now_us
         self._max_group_rows = max_group_rows
         self._queue: asyncio.Queue[_Submission | object] = asyncio.Queue()
@@ -146,9 +146,11 @@ class GroupWriter:
 
     async def _commit(self, group: list[_Submission]) -> None:
         now_us = self._now_us()
-        async with self._sessions.begin() as session:
-            events = EventRepository(session)
-            keys = ApiKeyRepository(session)
+        # A Core transaction, not an ORM session: the writer needs none of the ORM's bookkeeping,
+        # which costs about 0.5 ms of event-loop time per commit.
+        async with self._engine.begin() as connection:
+            events = EventRepository(connection)
+            keys = KeyUsage(connection)
             key_ids = {s.key_id for s in group if s.key_id is not None}
             live = await keys.live_ids(key_ids)
             accepted = [s for s in group if s.key_id is None or s.key_id in live]
