@@ -47,8 +47,13 @@ class Access:
             if project != principal.project:
                 raise PermissionDenied(f"this project key may not use project {project!r}")
             return project
-        if principal.kind == MASTER and await self.organization_of(project) == principal.organization:
-            return project
+        # A project that does not exist is refused like another organization's, so a key cannot
+        # probe which project ids exist.
+        try:
+            if principal.kind == MASTER and await self.organization_of(project) == principal.organization:
+                return project
+        except NotFound:
+            pass
         raise PermissionDenied(f"this key may not use project {project!r}")
 
     def administer(self, principal: Principal, organization: str) -> str:

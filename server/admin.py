@@ -25,7 +25,9 @@ from storage.models import ApiKey, Organization, Project
 
 pb = admin_service_pb2
 
+#: Organization and project ids.
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_ID_RULE = "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter"
 MAX_NAME_CHARS = 100
 
 
@@ -80,10 +82,10 @@ class Admin:
     async def list_projects_rpc(self, call: Call, request: pb.ListProjectsRequest) -> pb.ListProjectsResponse:
         self._access.administer(call.principal, request.organization)
         size = paging.page_size(request.page_size)
-        after = paging.decode(request)
+        after = paging.decode_id(request)
         async with self._sessions() as session:
             records = await ProjectRepository(session).page(
-                request.organization, after_id=after if isinstance(after, str) else None, limit=size + 1
+                request.organization, after_id=after, limit=size + 1
             )
         response = pb.ListProjectsResponse(projects=[to_project(r) for r in records[:size]])
         if len(records) > size:
@@ -103,11 +105,11 @@ class Admin:
     async def list_api_keys_rpc(self, call: Call, request: pb.ListApiKeysRequest) -> pb.ListApiKeysResponse:
         self._access.administer(call.principal, request.organization)
         size = paging.page_size(request.page_size)
-        before = paging.decode(request)
+        before = paging.decode_id(request)
         keys = await self.list_api_keys(
             request.organization,
             request.project,
-            before=before if isinstance(before, str) else None,
+            before=before,
             limit=size + 1,
         )
         response = pb.ListApiKeysResponse(api_keys=keys[:size])
@@ -134,14 +136,7 @@ class Admin:
             AlreadyExists: the id is taken.
         """
         if not PROJECT_ID.match(project_id):
-            raise InvalidArgument(
-                [
-                    (
-                        "project_id",
-                        "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter",
-                    )
-                ]
-            )
+            raise InvalidArgument([("project_id", _ID_RULE)])
         _check_name("project.display_name", display_name)
         record = Project(
             id=project_id,
@@ -182,6 +177,17 @@ class Admin:
             raise InvalidArgument(violations)
         if kind == PROJECT and await self._access.organization_of(project) != organization:
             raise InvalidArgument([("project", f"is not a project of organization {organization!r}")])
+        record, secret = self.new_key(organization, kind, project, name, secret=secret)
+        async with self._sessions.begin() as session:
+            if await OrganizationRepository(session).get(organization) is None:
+                raise NotFound(f"organization {organization!r} not found")
+            await ApiKeyRepository(session).add(record)
+        return to_api_key(record), secret
+
+    def new_key(
+        self, organization: str, kind: int, project: str, name: str, *, secret: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A key record, not yet stored, and its secret (`secret`, or a new one)."""
         secret = secret or new_secret(kind)
         record = ApiKey(
             organization_id=organization,
@@ -193,11 +199,27 @@ class Admin:
             secret_sha256=digest(secret),
             created_us=self._clock.now_us(),
         )
+        return record, secret
+
+    async def create_organization(
+        self, organization: str, display_name: str = ""
+    ) -> tuple[pb.Organization, pb.ApiKey, str]:
+        """Creates an organization with its first master key; returns both and the key's secret.
+
+        Raises:
+            InvalidArgument: a malformed id or name.
+            AlreadyExists: the id is taken.
+        """
+        if not PROJECT_ID.match(organization):
+            raise InvalidArgument([("organization", _ID_RULE)])
+        _check_name("display_name", display_name)
+        record = Organization(id=organization, display_name=display_name, created_us=self._clock.now_us())
+        key, secret = self.new_key(organization, MASTER, "", "first master key")
         async with self._sessions.begin() as session:
-            if await OrganizationRepository(session).get(organization) is None:
-                raise NotFound(f"organization {organization!r} not found")
-            await ApiKeyRepository(session).add(record)
-        return to_api_key(record), secret
+            if not await OrganizationRepository(session).insert_if_absent(record):
+                raise AlreadyExists(f"organization {organization!r} already exists")
+            await ApiKeyRepository(session).add(key)
+        return to_organization(record), to_api_key(key), secret
 
     async def list_api_keys(
         self, organization: str, project: str = "", *, before: str | None = None, limit: int = 100

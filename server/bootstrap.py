@@ -10,8 +10,8 @@ from server.admin import Admin
 from server.clock import Clock
 from server.config import Settings
 from server.keys import MASTER, PROJECT
-from storage.accounts import OrganizationRepository
-from storage.models import Organization
+from storage.accounts import ApiKeyRepository, OrganizationRepository, ProjectRepository
+from storage.models import Organization, Project
 
 DEFAULT = "default"
 
@@ -30,24 +30,30 @@ class BootstrapKeys:
 async def bootstrap(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], admin: Admin, clock: Clock
 ) -> BootstrapKeys | None:
-    """Creates the defaults if no organization exists; returns the new keys, or None when the
-    database was already set up (by this node earlier, or by another node racing it)."""
+    """Creates the defaults if no organization exists, all in one transaction; returns the new
+    keys, or None when the database was already set up (by this node earlier, or by another node
+    racing it: the loser's insert of the organization finds the winner's and stops)."""
+    now_us = clock.now_us()
+    master, master_secret = admin.new_key(
+        DEFAULT, MASTER, "", "bootstrap master key", secret=settings.bootstrap_master_key
+    )
+    project, project_secret = admin.new_key(
+        DEFAULT, PROJECT, DEFAULT, "bootstrap project key", secret=settings.bootstrap_project_key
+    )
     async with sessions.begin() as session:
         organizations = OrganizationRepository(session)
         if await organizations.count() > 0:
             return None
-        won = await organizations.insert_if_absent(
-            Organization(id=DEFAULT, display_name="Default", created_us=clock.now_us())
+        if not await organizations.insert_if_absent(
+            Organization(id=DEFAULT, display_name="Default", created_us=now_us)
+        ):
+            return None
+        await ProjectRepository(session).add(
+            Project(id=DEFAULT, organization_id=DEFAULT, display_name="Default", created_us=now_us)
         )
-    if not won:
-        return None
-    await admin.create_project(DEFAULT, DEFAULT, "Default")
-    master, master_secret = await admin.create_api_key(
-        DEFAULT, MASTER, "", "bootstrap master key", secret=settings.bootstrap_master_key
-    )
-    project, project_secret = await admin.create_api_key(
-        DEFAULT, PROJECT, DEFAULT, "bootstrap project key", secret=settings.bootstrap_project_key
-    )
+        keys = ApiKeyRepository(session)
+        await keys.add(master)
+        await keys.add(project)
     return BootstrapKeys(
         master.id,
         None if settings.bootstrap_master_key else master_secret,

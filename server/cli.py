@@ -1,4 +1,4 @@
-"""The `ingestd` command: `serve`, `migrate` and `keys create|list|revoke`."""
+"""The `ingestd` command: `serve`, `migrate`, `orgs create` and `keys create|list|revoke`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="migrate the database schema to the latest version")
     database_flag(migrate)
 
+    orgs = commands.add_parser("orgs", help="manage organizations directly in the database")
+    org_commands = orgs.add_subparsers(dest="orgs_command", required=True)
+    create_org = org_commands.add_parser(
+        "create", help="create an organization and print its master key once"
+    )
+    create_org.add_argument("organization")
+    create_org.add_argument("--name", default="")
+    database_flag(create_org)
+
     keys = commands.add_parser("keys", help="manage API keys directly in the database")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key and print its secret once")
@@ -74,6 +83,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         elif args.command == "migrate":
             upgrade(settings.database_url)
             print("database is at the latest schema")
+        elif args.command == "orgs":
+            asyncio.run(_orgs(settings, args, sys.stdout))
         else:
             asyncio.run(_keys(settings, args, sys.stdout))
     except IngestdError as exc:
@@ -108,6 +119,15 @@ def _announce(started: Running, out: TextIO) -> None:
         if keys.master_secret or keys.project_secret:
             print("  These secrets are shown once; ingestd keeps only their digests.", file=out)
     out.flush()
+
+
+async def _orgs(settings: Settings, args: argparse.Namespace, out: TextIO) -> None:
+    async with core(settings) as c:
+        organization, api_key, secret = await c.admin.create_organization(args.organization, args.name)
+        print(f"organization {organization.id} created", file=out)
+        _print_key(api_key, out)
+        print(f"secret: {secret}", file=out)
+        print("The secret is shown once; ingestd keeps only its digest.", file=out)
 
 
 async def _keys(settings: Settings, args: argparse.Namespace, out: TextIO) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///./ingestd.db"
@@ -17,8 +17,8 @@ class Settings:
     grpc_addr: str = "127.0.0.1:50051"
     http_addr: str = "127.0.0.1:3001"
     database_url: str = DEFAULT_DATABASE_URL
-    bootstrap_master_key: str | None = None
-    bootstrap_project_key: str | None = None
+    bootstrap_master_key: str | None = field(default=None, repr=False)
+    bootstrap_project_key: str | None = field(default=None, repr=False)
     log_level: str = "info"
     log_format: str = "auto"
     shutdown_grace_s: float = 10.0
@@ -36,11 +36,11 @@ class Settings:
             ValueError: a variable has a value of the wrong type.
         """
         values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            raw = environ.get(f"INGESTD_{field.name.upper()}")
+        for spec in dataclasses.fields(cls):
+            raw = environ.get(f"INGESTD_{spec.name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[field.name] = _cast(field.name, field.type, raw)
+            values[spec.name] = _cast(spec.name, spec.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()
@@ -51,6 +51,8 @@ class Settings:
             raise ValueError("log_format must be auto, json or console")
         if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if self.bootstrap_master_key and self.bootstrap_master_key == self.bootstrap_project_key:
+            raise ValueError("the bootstrap master and project keys must differ")
         if self.max_batch_events < 1 or self.max_inflight_calls < 1:
             raise ValueError("limits must be positive")
 

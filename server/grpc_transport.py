@@ -4,7 +4,7 @@ and reflection services. No domain logic lives here."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import message_factory
@@ -37,7 +37,10 @@ def _handler(pipeline: Pipeline, endpoint: Endpoint) -> Any:
         try:
             return await run(endpoint, request, metadata, request_id=request_id, peer=context.peer())
         except IngestdError as error:
-            await context.abort_with_status(rpc_status.to_status(error.to_status()))
+            status = rpc_status.to_status(error.to_status())
+            # abort_with_status replaces the trailers, so the request id rides along with the status.
+            trailers = (*status.trailing_metadata, ("x-request-id", request_id))
+            await context.abort_with_status(cast(Any, status)._replace(trailing_metadata=trailers))
             return None
 
     return handle

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingestd.v1 import admin_service_pb2
-from server.clock import Clock
 from server.errors import Unauthenticated
 from storage.accounts import ApiKeyRepository
 
@@ -76,15 +75,14 @@ class Authenticator:
     """Resolves secrets to principals.
 
     A cached principal is only used where the write path re-checks the key inside its commit
-    (see `storage.writer`), so a revoked key is refused on its very next call by every process.
-    Every other call reads the key from the database.
+    (see `storage.writer`), so every process refuses a revoked key before it stores anything
+    more. Every other call reads the key from the database.
     """
 
     _CACHE_LIMIT = 10_000
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._clock = clock
         self._cache: dict[str, Principal] = {}
 
     async def authenticate(self, secret: str, *, cached: bool) -> Principal:

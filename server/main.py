@@ -62,7 +62,7 @@ async def core(settings: Settings, clock: Clock | None = None) -> AsyncIterator[
     try:
         sessions = session_factory(engine)
         ids = UuidV7(clock)
-        authenticator = Authenticator(sessions, clock)
+        authenticator = Authenticator(sessions)
         access = Access(sessions)
         admin = Admin(access, authenticator, sessions, clock, ids)
         yield Core(engine, sessions, clock, ids, authenticator, access, admin)

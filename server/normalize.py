@@ -113,7 +113,7 @@ def normalize(
     if event.tags:
         _check_tags(event, violations)
     has_occurred = event.HasField("occurred_at")
-    if has_occurred and not _valid_timestamp(event.occurred_at):
+    if has_occurred and not valid_timestamp(event.occurred_at):
         violations.append(("occurred_at", "outside 0001-01-01 to 9999-12-31"))
     if body:
         _check_body(event, body, violations)
@@ -142,6 +142,15 @@ def normalize(
         span = event.span
         trace_id = event.trace_id = trace_id or span.trace_id
         event.span_id = event.span_id or span.span_id
+    stored = (message, service, environment, release, trace_id, fingerprint, idempotency_key)
+    if "\x00" in "".join(stored):
+        # PostgreSQL text columns cannot hold NUL, so it is refused on every database alike.
+        names = ("message", "service", "environment", "release", "trace_id", "fingerprint", "idempotency_key")
+        return [
+            (name, "must not contain NUL characters")
+            for name, value in zip(names, stored, strict=True)
+            if "\x00" in value
+        ]
     payload = event.SerializeToString()
     if len(payload) > MAX_EVENT_BYTES:
         return [("event", f"larger than {MAX_EVENT_BYTES} bytes")]
@@ -175,7 +184,8 @@ def _check_tags(event: event_pb2.Event, violations: list[Violation]) -> None:
             violations.append((f"tags[{key!r}]", f"value longer than {MAX_TAG_VALUE_CHARS} characters"))
 
 
-def _valid_timestamp(ts: timestamp_pb2.Timestamp) -> bool:
+def valid_timestamp(ts: timestamp_pb2.Timestamp) -> bool:
+    """Whether `ts` lies within 0001-01-01 and 9999-12-31, as the Timestamp type requires."""
     return _MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos < 1_000_000_000
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import structlog
 from google.protobuf.message import Message
+from sqlalchemy.exc import DataError
 
-from server.errors import IngestdError, Internal, ResourceExhausted
+from server.errors import IngestdError, Internal, InvalidArgument, ResourceExhausted
 from server.ids import request_id as new_request_id
 from server.keys import Authenticator, Principal, secret_from_metadata
 
@@ -51,6 +52,19 @@ class Endpoint:
     cached_auth: bool = False
 
 
+def _reject_nul(message: Message, prefix: str = "") -> None:
+    """Refuses NUL characters in the request's own strings, which PostgreSQL cannot store or
+    compare; SQLite would accept them, and both databases must answer alike. Repeated messages
+    (a batch's events) are left to their own validation."""
+    for descriptor, value in message.ListFields():
+        name = prefix + descriptor.name
+        if descriptor.type == descriptor.TYPE_STRING and not descriptor.is_repeated:
+            if "\x00" in value:
+                raise InvalidArgument([(name, "must not contain NUL characters")])
+        elif descriptor.type == descriptor.TYPE_MESSAGE and not descriptor.is_repeated:
+            _reject_nul(value, name + ".")
+
+
 def request_id_from(metadata: Mapping[str, str]) -> str:
     """The caller's `x-request-id` when it is short printable ASCII, else a new one."""
     given = metadata.get("x-request-id", "")
@@ -68,11 +82,6 @@ class Pipeline:
         self._inflight = 0
         self._log = structlog.get_logger("ingestd.call")
 
-    @property
-    def inflight(self) -> int:
-        """Calls running now."""
-        return self._inflight
-
     async def unary(
         self, endpoint: Endpoint, request: Message, metadata: Mapping[str, str], *, request_id: str, peer: str
     ) -> Message:
@@ -82,7 +91,9 @@ class Pipeline:
             IngestdError: the call failed; any other exception becomes `Internal`.
         """
         handler: Any = endpoint.handler
-        return await self._run(endpoint, metadata, request_id, peer, lambda call: handler(call, request))
+        return await self._run(
+            endpoint, metadata, request_id, peer, lambda call: handler(call, request), request=request
+        )
 
     async def stream(
         self,
@@ -104,6 +115,7 @@ class Pipeline:
         request_id: str,
         peer: str,
         invoke: Callable[[Call], Awaitable[Message]],
+        request: Message | None = None,
     ) -> Message:
         started = time.perf_counter()
         outcome = "OK"
@@ -113,6 +125,8 @@ class Pipeline:
             raise ResourceExhausted("server busy, retry shortly", retry_after_s=1.0)
         self._inflight += 1
         try:
+            if request is not None:
+                _reject_nul(request)
             secret = secret_from_metadata(metadata)
             principal = await self._authenticator.authenticate(secret, cached=endpoint.cached_auth)
             call = Call(endpoint.method, request_id, principal)
@@ -124,6 +138,13 @@ class Pipeline:
         except asyncio.CancelledError:
             outcome = "CANCELLED"
             raise
+        except DataError as exc:
+            # The database refused a value of the request (a NUL in a PostgreSQL string, say):
+            # the caller's mistake, not the server's.
+            outcome = "INVALID_ARGUMENT"
+            raise InvalidArgument(
+                [("request", "holds a value the database cannot store or compare")]
+            ) from exc
         except Exception as exc:
             outcome = "INTERNAL"
             self._log.exception("unhandled", method=endpoint.method, request_id=request_id)

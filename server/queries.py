@@ -9,6 +9,7 @@ from ingestd.v1 import event_pb2, event_service_pb2
 from server import paging
 from server.access import Access
 from server.errors import InvalidArgument, NotFound
+from server.normalize import valid_timestamp
 from server.pipeline import Call
 from storage.events import EventFilter, EventRepository, timestamp_us
 
@@ -25,9 +26,7 @@ class EventQueries:
     async def list_events(self, call: Call, request: pb.ListEventsRequest) -> pb.ListEventsResponse:
         project = await self._access.project(call.principal, request.project)
         size = paging.page_size(request.page_size)
-        before = paging.decode(request)
-        if before is not None and not isinstance(before, str):
-            raise InvalidArgument([("page_token", "is not a token this server issued")])
+        before = paging.decode_id(request)
         where = EventFilter(
             kind=request.kind,
             level=request.level,
@@ -65,21 +64,14 @@ class EventQueries:
     async def list_issues(self, call: Call, request: pb.ListIssuesRequest) -> pb.ListIssuesResponse:
         project = await self._access.project(call.principal, request.project)
         size = paging.page_size(request.page_size)
-        after = paging.decode(request)
-        if after is not None and not (
-            isinstance(after, list)
-            and len(after) == 2
-            and isinstance(after[0], int)
-            and isinstance(after[1], str)
-        ):
-            raise InvalidArgument([("page_token", "is not a token this server issued")])
+        after = paging.decode_sort_key(request)
         async with self._sessions() as session:
             events = EventRepository(session)
             rows = await events.issues(
                 project,
                 start_us=_optional_us(request, "start_time"),
                 end_us=_optional_us(request, "end_time"),
-                after=(after[0], after[1]) if after else None,
+                after=after,
                 limit=size + 1,
             )
             latest = await events.payloads(project, (r.latest_id for r in rows[:size]))
@@ -101,7 +93,14 @@ class EventQueries:
 
 
 def _optional_us(request: object, name: str) -> int | None:
+    """A time filter in microseconds, or None when unset.
+
+    Raises:
+        InvalidArgument: the time lies outside what a Timestamp may hold.
+    """
     if not request.HasField(name):  # type: ignore[attr-defined]
         return None
     value: timestamp_pb2.Timestamp = getattr(request, name)
+    if not valid_timestamp(value):
+        raise InvalidArgument([(name, "outside 0001-01-01 to 9999-12-31")])
     return timestamp_us(value)

@@ -76,7 +76,10 @@ _INSERT_SQLITE = "INSERT INTO events ({}) VALUES ({})".format(
 # Binary COPY: measured about 25% faster than text COPY here, bytea payloads above all.
 _COPY_PG = "COPY events ({}) FROM STDIN (FORMAT BINARY)".format(", ".join(EVENT_COLUMNS))
 #: The PostgreSQL type of each column, in order, as binary COPY needs them ("varchar", "bigint", ...).
-_COPY_PG_TYPES = [c.type.compile(dialect=postgresql.dialect()).split("(")[0].lower() for c in _events.columns]
+_COPY_PG_TYPES = [
+    c.type.compile(dialect=postgresql.dialect()).split("(")[0].lower()  # type: ignore[no-untyped-call]
+    for c in _events.columns
+]
 
 
 async def _connection(session: AsyncSession | AsyncConnection) -> AsyncConnection:

@@ -11,7 +11,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import psycopg
 import structlog
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.accounts import KeyUsage
@@ -33,7 +35,9 @@ class KeyRevoked(Exception):
 
 
 class CommitFailed(Exception):
-    """The database refused the transaction; nothing of the caller's rows was stored."""
+    """The database failed the transaction. Its rows were almost surely not stored (a failure
+    inside COMMIT itself leaves it unknown), so the caller may retry, with idempotency keys
+    where a duplicate would matter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,10 @@ class _Submission:
 
 
 _STOP = object()
+
+# What the database says about the rows themselves, as opposed to its own health. COPY runs on
+# the raw psycopg connection, so psycopg's own classes appear unwrapped.
+_REFUSED = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError)
 
 
 class GroupWriter:
@@ -84,6 +92,10 @@ class GroupWriter:
         self._queue.put_nowait(_STOP)
         if self._task is not None:
             await self._task
+        while not self._queue.empty():  # only when never started: nothing will commit these
+            item = self._queue.get_nowait()
+            if isinstance(item, _Submission):
+                _resolve(item, WriterClosed())
 
     async def write(self, key_id: str | None, rows: Sequence[EventRow]) -> list[Stored]:
         """Commits `rows` and returns, per row, the stored id and whether it was a duplicate.
@@ -126,20 +138,27 @@ class GroupWriter:
             await self._commit(group)
         except asyncio.CancelledError:
             for submission in group:
-                if not submission.future.done():
-                    submission.future.set_exception(WriterClosed())
+                _resolve(submission, WriterClosed())
             raise
-        except Exception as exc:
+        except _REFUSED as exc:
             if len(group) == 1:
-                _log.warning("commit_failed", rows=len(group[0].rows), error=repr(exc))
-                _resolve(group[0], CommitFailed(str(exc)))
+                _log.warning("commit_refused", rows=len(group[0].rows), error=type(exc).__name__)
+                _resolve(group[0], CommitFailed(type(exc).__name__))
                 return
-            # One caller's rows may be what the database refuses: commit each caller on its own
-            # so the others still succeed.
+            # One caller's rows are what the database refuses: commit each caller on its own so
+            # the others still succeed.
+            for submission in group:
+                submission.results = []
             for submission in group:
                 if not submission.future.done():
-                    submission.results = []
                     await self._commit_group([submission])
+            return
+        except Exception as exc:
+            # The database itself is failing (gone, timing out): fail the group at once rather
+            # than retry caller by caller and make every one of them wait again.
+            _log.warning("commit_failed", rows=sum(len(s.rows) for s in group), error=type(exc).__name__)
+            for submission in group:
+                _resolve(submission, CommitFailed(type(exc).__name__))
             return
         for submission in group:
             _resolve(submission, None)
@@ -174,6 +193,9 @@ class GroupWriter:
                         keyed.append(row)
                     pending.append((submission, index, identity))
 
+            # Sorted, so two nodes inserting overlapping keys lock them in the same order and
+            # never deadlock each other on PostgreSQL.
+            keyed.sort(key=lambda row: (row.project_id, row.idempotency_key or ""))
             inserted = await events.insert_keyed(keyed)
             existing: dict[tuple[str, str], str] = {}
             missing = [identity for identity in first_of if identity not in inserted]
@@ -194,9 +216,11 @@ class GroupWriter:
                 submission.results.append(Stored(row.id, False))
             elif keyed_as in existing:
                 submission.results.append(Stored(existing[keyed_as], True))
-            else:
+            elif keyed_as in inserted:
                 first_id = first_of[keyed_as]
                 submission.results.append(Stored(first_id, first_id != row.id))
+            else:  # pragma: no cover - a conflicting row that vanished within the transaction
+                raise RuntimeError(f"idempotency key {keyed_as!r} neither inserted nor found")
 
 
 def _resolve(submission: _Submission, error: Exception | None) -> None:
