@@ -36,9 +36,10 @@ class OrganizationRepository:
                 created_us=organization.created_us,
             )
             .on_conflict_do_nothing(index_elements=[Organization.id])
+            .returning(Organization.id)
         )
-        result = await self._session.execute(statement)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        # RETURNING, not rowcount: an ORM-enabled insert does not report rowcount on PostgreSQL.
+        return (await self._session.execute(statement)).first() is not None
 
 
 class ProjectRepository:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -96,3 +97,21 @@ class ServerProcess:
     async def __aexit__(self, *exc: object) -> None:
         if self._process is not None and self._process.returncode is None:
             await self.kill()
+
+
+def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    """Runs `ingestd ARGS...` (as `python -m server`) against `database_url`, to completion."""
+    env = {**os.environ, "INGESTD_DATABASE_URL": database_url, "INGESTD_LOG_FORMAT": "json"}
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def printed_secret(output: str) -> str:
+    """The secret a `create` command printed."""
+    return next(line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("secret: "))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 
 from ingestd.v1 import admin_service_pb2, event_service_pb2
+from server.config import Settings
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Client
-from tests.helpers import log_event, reason, write_request
+from tests.helpers import log_event, reason, violations, write_request
+from tests.process import printed_secret, run_cli
 
 pb = admin_service_pb2
 
@@ -162,17 +166,36 @@ async def test_revoked_key_is_refused_on_its_next_call(client: Client) -> None:
     assert [e.message for e in stored.events] == ["before"]
 
 
-async def test_key_creation_rules(client: Client) -> None:
-    cases = [
-        pb.CreateApiKeyRequest(organization="default", kind=pb.API_KEY_KIND_PROJECT),
-        pb.CreateApiKeyRequest(organization="default", kind=pb.API_KEY_KIND_MASTER, project="default"),
-        pb.CreateApiKeyRequest(organization="default"),
-        pb.CreateApiKeyRequest(organization="default", kind=pb.API_KEY_KIND_MASTER, name="n" * 101),
-        pb.CreateApiKeyRequest(organization="default", kind=pb.API_KEY_KIND_PROJECT, project="nope"),
-    ]
-    for request in cases:
-        error = await _denied(client.admin.CreateApiKey(request, metadata=client.master))
-        assert error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND), request
+@pytest.mark.parametrize(
+    ("request_", "code", "field"),
+    [
+        (pb.CreateApiKeyRequest(kind=pb.API_KEY_KIND_PROJECT), grpc.StatusCode.INVALID_ARGUMENT, "project"),
+        (
+            pb.CreateApiKeyRequest(kind=pb.API_KEY_KIND_MASTER, project="default"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "project",
+        ),
+        (pb.CreateApiKeyRequest(), grpc.StatusCode.INVALID_ARGUMENT, "kind"),
+        (
+            pb.CreateApiKeyRequest(kind=pb.API_KEY_KIND_MASTER, name="n" * 101),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "name",
+        ),
+        (
+            pb.CreateApiKeyRequest(kind=pb.API_KEY_KIND_PROJECT, project="nope"),
+            grpc.StatusCode.NOT_FOUND,
+            None,
+        ),
+    ],
+)
+async def test_key_creation_rules(
+    client: Client, request_: pb.CreateApiKeyRequest, code: grpc.StatusCode, field: str | None
+) -> None:
+    request_.organization = "default"
+    error = await _denied(client.admin.CreateApiKey(request_, metadata=client.master))
+    assert error.code() == code
+    if field is not None:
+        assert [f for f, _ in violations(error)] == [field]
 
 
 async def test_only_a_master_key_of_the_organization_administers_it(client: Client) -> None:
@@ -227,3 +250,71 @@ async def test_x_api_key_and_master_key_writes(client: Client) -> None:
         client.ingest.WriteEvents(write_request(log_event(), project=""), metadata=client.master)
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, "a master key must name the project"
+
+
+async def test_another_organization_reaches_nothing_of_this_one(client: Client, settings: Settings) -> None:
+    made = await asyncio.to_thread(run_cli, "orgs", "create", "acme", database_url=settings.database_url)
+    assert made.returncode == 0, made.stderr
+    acme = client.auth(printed_secret(made.stdout))
+
+    denied = [
+        client.admin.ListProjects(pb.ListProjectsRequest(organization="default"), metadata=acme),
+        client.admin.GetProject(pb.GetProjectRequest(project="default"), metadata=acme),
+        client.events.ListEvents(event_service_pb2.ListEventsRequest(project="default"), metadata=acme),
+        client.ingest.WriteEvents(write_request(log_event()), metadata=acme),
+        client.ingest.WriteEvents(write_request(log_event(), project="no-such-project"), metadata=acme),
+    ]
+    for call in denied:
+        assert (await _denied(call)).code() == grpc.StatusCode.PERMISSION_DENIED
+    await client.admin.CreateProject(
+        pb.CreateProjectRequest(organization="acme", project_id="rockets"), metadata=acme
+    )
+    written = await client.ingest.WriteEvents(write_request(log_event(), project="rockets"), metadata=acme)
+    assert written.accepted_count == 1
+    theirs = await _denied(
+        client.events.ListEvents(
+            event_service_pb2.ListEventsRequest(project="rockets"), metadata=client.master
+        )
+    )
+    assert theirs.code() == grpc.StatusCode.PERMISSION_DENIED
+    duplicate = await asyncio.to_thread(run_cli, "orgs", "create", "acme", database_url=settings.database_url)
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+
+
+async def test_project_key_cannot_get_another_projects_event(client: Client) -> None:
+    await client.admin.CreateProject(
+        pb.CreateProjectRequest(organization="default", project_id="other"), metadata=client.master
+    )
+    written = await client.ingest.WriteEvents(
+        write_request(log_event(), project="other"), metadata=client.master
+    )
+    event_id = written.results[0].event_id
+    for project in ("other", "default"):
+        request = event_service_pb2.GetEventRequest(project=project, event=event_id)
+        if project == "other":
+            assert (await _denied(client.events.GetEvent(request, metadata=client.project))).code() == (
+                grpc.StatusCode.PERMISSION_DENIED
+            )
+        else:
+            assert (await _denied(client.events.GetEvent(request, metadata=client.project))).code() == (
+                grpc.StatusCode.NOT_FOUND
+            )
+
+
+async def test_project_listing_pages(client: Client) -> None:
+    for name in ("b", "c", "a"):
+        await client.admin.CreateProject(
+            pb.CreateProjectRequest(organization="default", project_id=name), metadata=client.master
+        )
+    ids: list[str] = []
+    token = ""
+    while True:
+        page = await client.admin.ListProjects(
+            pb.ListProjectsRequest(organization="default", page_size=2, page_token=token),
+            metadata=client.master,
+        )
+        ids.extend(p.id for p in page.projects)
+        token = page.next_page_token
+        if not token:
+            break
+    assert ids == ["a", "b", "c", "default"]
