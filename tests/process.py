@@ -19,8 +19,9 @@ _SERVING = re.compile(rb"serving gRPC on [0-9.]+:(\d+)")
 class ServerProcess:
     """One `ingestd serve` process. Its output is kept for assertions."""
 
-    def __init__(self, database_url: str, **env: str) -> None:
+    def __init__(self, database_url: str, args: tuple[str, ...] = (), **env: str) -> None:
         self.database_url = database_url
+        self.args = args
         self.env = env
         self.output = b""
         self.port = 0
@@ -42,6 +43,7 @@ class ServerProcess:
             "-m",
             "server",
             "serve",
+            *self.args,
             cwd=ROOT,
             env=env,
             stdout=asyncio.subprocess.PIPE,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
-from ingestd.v1 import event_pb2, event_service_pb2
+from ingestd.v1 import admin_service_pb2, event_pb2, event_service_pb2
+from server import paging
 from tests.conftest import Client
 from tests.helpers import error_event, log_event, violations, write_request
 
@@ -146,3 +149,50 @@ async def test_issue_pages(client: Client) -> None:
         if not token:
             break
     assert titles == [f"E: v{i}" for i in reversed(range(7))]
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (
+            pb.ListEventsRequest(project="default", start_time=timestamp_pb2.Timestamp(seconds=2**62)),
+            "start_time",
+        ),
+        (pb.ListEventsRequest(project="default", service="a\x00b"), "service"),
+        (pb.ListEventsRequest(project="default", page_token="W" * 2000), "page_token"),
+        (
+            pb.ListEventsRequest(
+                project="default", page_token=base64.urlsafe_b64encode(b"[" * 100_000).decode()[:1000]
+            ),
+            "page_token",
+        ),
+    ],
+)
+async def test_hostile_list_requests_are_invalid_arguments(
+    client: Client, request_: pb.ListEventsRequest, field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.events.ListEvents(request_, metadata=client.project)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in violations(caught.value)] == [field]
+
+
+async def test_forged_and_foreign_page_tokens_are_refused(client: Client) -> None:
+    issues = pb.ListIssuesRequest(project="default")
+    forged = paging.encode([10**30, "x"], issues)
+    issues.page_token = forged
+    deep = pb.ListEventsRequest(project="default")
+    deep.page_token = base64.urlsafe_b64encode(b"[" * 100_000).decode()
+    projects = admin_service_pb2.ListProjectsRequest(organization="default")
+    keys = admin_service_pb2.ListApiKeysRequest(
+        organization="default", page_token=paging.encode("p", projects)
+    )
+    for call in (
+        client.events.ListIssues(issues, metadata=client.project),
+        client.events.ListEvents(deep, metadata=client.project),
+        client.admin.ListApiKeys(keys, metadata=client.master),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in violations(caught.value)] == ["page_token"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
-from ingestd.v1 import event_pb2, event_service_pb2, ingest_service_pb2
+from ingestd.v1 import admin_service_pb2, event_pb2, event_service_pb2, ingest_service_pb2
 from tests.conftest import Client
 from tests.helpers import error_event, log_event, rich_status, violations, write_request
 
@@ -149,18 +152,33 @@ async def test_repeated_key_within_one_batch_is_stored_once(client: Client) -> N
 
 
 async def test_concurrent_writers_share_commits_and_lose_nothing(client: Client) -> None:
-    import asyncio
+    commits = 0
 
-    async def writer(n: int) -> list[str]:
-        batch = [log_event(f"w{n}-{i}", idempotency_key=f"w{n}-{i % 5}") for i in range(10)]
+    def count(_connection: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    async def writer(n: int) -> list[tuple[str, str, int]]:
+        # Keys k0..k4 are shared by every caller: each must be stored exactly once, whoever wins.
+        batch = [log_event(f"w{n}-{i}", idempotency_key=f"k{i % 5}" if i < 5 else "") for i in range(10)]
         response = await client.ingest.WriteEvents(write_request(*batch), metadata=client.project)
-        return [r.event_id for r in response.results if r.outcome == pb.WRITE_OUTCOME_ACCEPTED]
+        return [
+            (e.idempotency_key, r.event_id, r.outcome) for e, r in zip(batch, response.results, strict=True)
+        ]
 
-    accepted = [i for ids in await asyncio.gather(*(writer(n) for n in range(40))) for i in ids]
+    event.listen(Engine, "commit", count)
+    try:
+        answers = [a for answer in await asyncio.gather(*(writer(n) for n in range(40))) for a in answer]
+    finally:
+        event.remove(Engine, "commit", count)
 
     stored = await _list(client)
-    assert len(accepted) == 40 * 5 == len(stored)
-    assert sorted(accepted) == sorted(e.id for e in stored)
+    keyed = [(k, i, o) for k, i, o in answers if k]
+    assert len({k: i for k, i, _ in keyed}) == 5
+    assert all(len({i for k2, i, _ in keyed if k2 == k}) == 1 for k, _, _ in keyed), "one id per key"
+    assert sum(o == pb.WRITE_OUTCOME_ACCEPTED for _, _, o in keyed) == 5
+    assert len(stored) == 40 * 5 + 5
+    assert 0 < commits < 40, f"{commits} commits for 40 concurrent calls: nothing was grouped"
 
 
 async def test_ids_are_time_ordered(client: Client) -> None:
@@ -192,13 +210,19 @@ async def test_stream_commits_every_message(client: Client) -> None:
 
 
 async def test_stream_must_keep_to_one_project(client: Client) -> None:
+    await client.admin.CreateProject(
+        admin_service_pb2.CreateProjectRequest(organization="default", project_id="other"),
+        metadata=client.master,
+    )
+
     async def messages() -> AsyncIterator[pb.StreamEventsRequest]:
         yield pb.StreamEventsRequest(project="default", events=[log_event()])
         yield pb.StreamEventsRequest(project="other", events=[log_event()])
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await client.ingest.StreamEvents(messages(), metadata=client.project)
-    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        await client.ingest.StreamEvents(messages(), metadata=client.master)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in violations(caught.value)] == ["project"]
 
 
 async def test_errors_carry_a_rich_status_with_the_request_id(client: Client) -> None:
@@ -215,3 +239,24 @@ async def test_errors_carry_a_rich_status_with_the_request_id(client: Client) ->
 
     info = detail(status, error_details_pb2.ErrorInfo)
     assert info.domain == "ingestd.dev" and info.metadata["request_id"] == "req-from-caller"
+
+
+async def test_nul_characters_are_rejected_per_event(client: Client) -> None:
+    events = [log_event("a\x00b"), log_event("fine"), log_event("k", idempotency_key="\x00")]
+    response = await client.ingest.WriteEvents(write_request(*events), metadata=client.project)
+
+    outcomes = [r.outcome for r in response.results]
+    assert outcomes == [pb.WRITE_OUTCOME_REJECTED, pb.WRITE_OUTCOME_ACCEPTED, pb.WRITE_OUTCOME_REJECTED]
+    assert "message" in response.results[0].error.message
+    assert "idempotency_key" in response.results[2].error.message
+    assert [e.message for e in await _list(client)] == ["fine"]
+
+
+async def test_error_trailers_carry_the_request_id(client: Client) -> None:
+    call = client.ingest.WriteEvents(write_request(), metadata=(*client.project, ("x-request-id", "req-7")))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert ("x-request-id", "req-7") in tuple(caught.value.trailing_metadata() or ())
+    ok = client.ingest.WriteEvents(write_request(log_event()), metadata=client.project)
+    await ok
+    assert dict(await ok.trailing_metadata())["x-request-id"].startswith("req_")

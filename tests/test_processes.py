@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
+from pathlib import Path
 
 import grpc
 import pytest
@@ -132,11 +135,16 @@ async def test_two_nodes_share_postgresql_without_losing_or_duplicating(postgres
         async def send(n: int) -> None:
             # Every key is sent to both nodes at once: exactly one copy may be stored.
             events = [log_event(f"{n}-{i}", idempotency_key=f"{n}-{i}") for i in range(20)]
+            # Node b gets them in reverse order, as independent senders would order them.
+            batches = [events, events[::-1]]
             responses = await asyncio.gather(
-                *(stub.WriteEvents(write_request(*events), metadata=AUTH) for stub in stubs)
+                *(
+                    stub.WriteEvents(write_request(*batch), metadata=AUTH)
+                    for stub, batch in zip(stubs, batches, strict=True)
+                )
             )
-            for response in responses:
-                for event, result in zip(events, response.results, strict=True):
+            for batch, response in zip(batches, responses, strict=True):
+                for event, result in zip(batch, response.results, strict=True):
                     results.setdefault(event.idempotency_key, set()).add(result.event_id)
 
         await asyncio.gather(*(send(n) for n in range(30)))
@@ -182,3 +190,30 @@ async def test_revocation_on_one_node_holds_on_the_other(postgres_url: str) -> N
                 event_service_pb2.ListEventsRequest(project="default"), metadata=key
             )
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_first_start_prints_generated_keys_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'first.db'}"
+    port = _free_port()
+    unset = {"INGESTD_BOOTSTRAP_MASTER_KEY": "", "INGESTD_BOOTSTRAP_PROJECT_KEY": ""}
+    async with ServerProcess(url, args=("--grpc-addr", f"127.0.0.1:{port}"), **unset) as first:
+        assert first.port == port
+        text = first.output.decode()
+        secrets = dict(re.findall(r"(master|project) key +\(key_[0-9a-f]+\): (\S+)", text))
+        assert secrets["master"].startswith("mk_") and secrets["project"].startswith("pk_")
+        async with grpc.aio.insecure_channel(first.address) as channel:
+            written = await ingest_service_pb2_grpc.IngestServiceStub(channel).WriteEvents(
+                write_request(log_event()), metadata=(("authorization", f"Bearer {secrets['project']}"),)
+            )
+        assert written.accepted_count == 1
+        await first.terminate()
+    async with ServerProcess(url, **unset) as second:
+        await second.terminate()
+    assert "First start" not in second.output.decode()
+    assert secrets["project"] not in second.output.decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
