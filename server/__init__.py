@@ -6,7 +6,8 @@ Where things live:
 - `errors`: the one error vocabulary, each error carrying its gRPC code.
 - `pipeline`: auth, limits, error mapping and the canonical log line, for every transport.
 - `endpoints`: the table from RPC name to domain handler and access rule.
-- `ingest`, `queries`, `admin`: the domain; no gRPC, no HTTP, no SQL.
+- `ingest`, `queries`, `admin`, `normalize`: the domain; no gRPC, no HTTP, no SQL statements
+  (those live in `storage`'s repositories).
 - `grpc_transport`: turns the endpoint table into grpc.aio handlers.
 - `main`: the composition root shared by `ingestd serve` and the tests.
 """

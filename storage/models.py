@@ -3,7 +3,8 @@ compare them the same way and the hot path never builds datetime objects.
 
 Every table of project data leads its primary key with the project, so several ingestd nodes can
 write one PostgreSQL without coordinating: ids are generated per node and only need to be unique
-within a project.
+within a project. Account tables are not project data: `projects` is keyed by the project id
+itself, and `api_keys` by its organization, since a master key belongs to no project.
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ class Event(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
-    # Each index serves one ListEvents filter in page order; level, environment, release and text
-    # filter the rows those indexes (or the primary key) yield. Partial indexes skip the many
+    # Each index serves one ListEvents filter in page order (its last column before any covering
+    # one is the id), except the time range, which is a range scan; level, environment, release
+    # and text filter the rows those indexes, or the primary key, yield. The fingerprint index also
+    # covers ListIssues' counts and first and last times. Partial indexes skip the many
     # events that have no trace, fingerprint or idempotency key, which keeps ingest cheap.
     __table_args__ = (
         Index("ix_events_kind", "project_id", "kind", "id"),
@@ -94,6 +97,7 @@ class Event(Base):
             "ix_events_trace",
             "project_id",
             "trace_id",
+            "id",
             sqlite_where=trace_id.isnot(None),
             postgresql_where=trace_id.isnot(None),
         ),
@@ -101,6 +105,7 @@ class Event(Base):
             "ix_events_fingerprint",
             "project_id",
             "fingerprint",
+            "id",
             "occurred_us",
             sqlite_where=fingerprint.isnot(None),
             postgresql_where=fingerprint.isnot(None),

@@ -69,7 +69,9 @@ class IngestServiceServicer:
 
     def StreamEvents(self, request_iterator, context):
         """Writes a stream of event batches, for internal senders that keep a connection open. Batches
-        are committed as they arrive; the single answer comes after the last one is committed.
+        are committed as they arrive; the single answer comes after the last one is committed. If
+        the call fails, batches committed before the failure stay committed: senders that resend
+        after a failure SHOULD set idempotency keys, so that nothing is stored twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
