@@ -149,9 +149,14 @@ class GroupWriter:
             # the others still succeed.
             for submission in group:
                 submission.results = []
-            for submission in group:
-                if not submission.future.done():
-                    await self._commit_group([submission])
+            try:
+                for submission in group:
+                    if not submission.future.done():
+                        await self._commit_group([submission])
+            except asyncio.CancelledError:
+                for submission in group:
+                    _resolve(submission, WriterClosed())
+                raise
             return
         except Exception as exc:
             # The database itself is failing (gone, timing out): fail the group at once rather
