@@ -15,9 +15,10 @@ from typing import Any
 
 import structlog
 from google.protobuf.message import Message
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from server.errors import IngestdError, Internal, InvalidArgument, ResourceExhausted
+from server.errors import IngestdError, Internal, InvalidArgument, ResourceExhausted, Unavailable
 from server.ids import request_id as new_request_id
 from server.keys import Authenticator, Principal, secret_from_metadata
 
@@ -138,6 +139,11 @@ class Pipeline:
         except asyncio.CancelledError:
             outcome = "CANCELLED"
             raise
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:
+            # The database is unreachable or overloaded: the call may well succeed if repeated.
+            outcome = "UNAVAILABLE"
+            self._log.warning("database_unavailable", method=endpoint.method, error=type(exc).__name__)
+            raise Unavailable("database unavailable, retry shortly", retry_after_s=1.0) from exc
         except DataError as exc:
             # The database refused a value of the request (a NUL in a PostgreSQL string, say):
             # the caller's mistake, not the server's.

@@ -10,7 +10,10 @@ import socket
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
+from google.rpc import error_details_pb2
+from sqlalchemy.engine import make_url
 
 from ingestd.v1 import (
     admin_service_pb2,
@@ -22,7 +25,7 @@ from ingestd.v1 import (
     ingest_service_pb2_grpc,
 )
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET
-from tests.helpers import log_event, write_request
+from tests.helpers import detail, log_event, rich_status, write_request
 from tests.process import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -217,3 +220,27 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.mark.postgres
+async def test_a_vanished_database_answers_unavailable_not_a_hang(
+    postgres_url: str, postgres_admin_url: str
+) -> None:
+    async with ServerProcess(postgres_url) as server, grpc.aio.insecure_channel(server.address) as channel:
+        ingest = ingest_service_pb2_grpc.IngestServiceStub(channel)
+        events = event_service_pb2_grpc.EventServiceStub(channel)
+        await ingest.WriteEvents(write_request(log_event()), metadata=AUTH)
+        name = make_url(postgres_url).database
+        with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        for call in (
+            ingest.WriteEvents(write_request(log_event()), metadata=AUTH, timeout=30),
+            events.ListEvents(
+                event_service_pb2.ListEventsRequest(project="default"), metadata=AUTH, timeout=30
+            ),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value
+            retry = detail(rich_status(caught.value), error_details_pb2.RetryInfo)
+            assert retry is not None and retry.retry_delay.seconds == 1
