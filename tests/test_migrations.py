@@ -39,8 +39,8 @@ def test_event_indexes_serve_the_filters(database_url: str) -> None:
         "ix_events_kind": ["project_id", "kind", "id"],
         "ix_events_service": ["project_id", "service", "id"],
         "ix_events_occurred": ["project_id", "occurred_us"],
-        "ix_events_trace": ["project_id", "trace_id", "id"],
-        "ix_events_fingerprint": ["project_id", "fingerprint", "id", "occurred_us"],
+        "ix_events_trace": ["project_id", "trace_id"],
+        "ix_events_fingerprint": ["project_id", "fingerprint", "id"],
         "uq_events_idempotency": ["project_id", "idempotency_key"],
     }
     assert indexes["uq_events_idempotency"]["unique"]

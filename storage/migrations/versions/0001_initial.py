@@ -83,14 +83,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_events_trace",
         "events",
-        ["project_id", "trace_id", "id"],
+        ["project_id", "trace_id"],
         sqlite_where=not_null["trace_id"],
         postgresql_where=not_null["trace_id"],
     )
     op.create_index(
         "ix_events_fingerprint",
         "events",
-        ["project_id", "fingerprint", "id", "occurred_us"],
+        ["project_id", "fingerprint", "id"],
         sqlite_where=not_null["fingerprint"],
         postgresql_where=not_null["fingerprint"],
     )
