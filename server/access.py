@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.errors import InvalidArgument, NotFound, PermissionDenied
-from server.keys import MASTER, PROJECT, Principal
+from server.keys import MASTER, WRITE_ONLY, Principal
 from storage.accounts import ProjectRepository
 
 
@@ -31,22 +31,24 @@ class Access:
             organization = self._organization_of[project] = record.organization_id
         return organization
 
-    async def project(self, principal: Principal, project: str) -> str:
-        """The project a data call addresses; empty means the calling project key's own.
+    async def project(self, principal: Principal, project: str, *, write: bool = False) -> str:
+        """The project a data call addresses; empty means the calling key's own. Write-only keys
+        (public, server and client keys) may address their project only when `write` is set.
 
         Raises:
             InvalidArgument: a master key did not name a project.
             NotFound: no such project.
-            PermissionDenied: the key may not use the project.
+            PermissionDenied: the key may not use the project, or may only write to it.
         """
-        if not project:
-            if principal.kind == PROJECT and principal.project:
+        if principal.kind in WRITE_ONLY and not write:
+            raise PermissionDenied("this key may only write events", reason="WRITE_ONLY_KEY")
+        if principal.kind != MASTER:
+            if project and project != principal.project:
+                raise PermissionDenied(f"this key may not use project {project!r}")
+            if principal.project:
                 return principal.project
+        if not project:
             raise InvalidArgument([("project", "is required with a master key")])
-        if principal.kind == PROJECT:
-            if project != principal.project:
-                raise PermissionDenied(f"this project key may not use project {project!r}")
-            return project
         # A project that does not exist is refused like another organization's, so a key cannot
         # probe which project ids exist.
         try:

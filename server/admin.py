@@ -8,6 +8,7 @@ directly, as the operator of the instance.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +19,8 @@ from server.access import Access
 from server.clock import Clock
 from server.errors import AlreadyExists, InvalidArgument, NotFound
 from server.ids import UuidV7
-from server.keys import MASTER, PROJECT, Authenticator, digest, new_secret, shown_prefix
+from server.keys import CLIENT, MASTER, PROJECT, WRITE_ONLY, Authenticator, digest, new_secret, shown_prefix
+from server.origins import check_allowed_origin
 from server.pipeline import Call
 from storage.accounts import ApiKeyRepository, OrganizationRepository, ProjectRepository
 from storage.models import ApiKey, Organization, Project
@@ -29,6 +31,7 @@ pb = admin_service_pb2
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _ID_RULE = "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter"
 MAX_NAME_CHARS = 100
+MAX_ALLOWED_ORIGINS = 50
 
 
 class Admin:
@@ -97,7 +100,12 @@ class Admin:
     ) -> pb.CreateApiKeyResponse:
         self._access.administer(call.principal, request.organization)
         api_key, secret = await self.create_api_key(
-            request.organization, request.kind, request.project, request.name
+            request.organization,
+            request.kind,
+            request.project,
+            request.name,
+            allowed_origins=list(request.allowed_origins),
+            vendor_organization=request.vendor_organization,
         )
         call.log.update(created_key_id=api_key.id)
         return pb.CreateApiKeyResponse(api_key=api_key, secret=secret)
@@ -156,28 +164,30 @@ class Admin:
         return to_project(record)
 
     async def create_api_key(
-        self, organization: str, kind: int, project: str, name: str, *, secret: str | None = None
+        self,
+        organization: str,
+        kind: int,
+        project: str,
+        name: str,
+        *,
+        secret: str | None = None,
+        allowed_origins: Sequence[str] = (),
+        vendor_organization: str = "",
     ) -> tuple[pb.ApiKey, str]:
         """Creates a key; returns it and its secret, which is never retrievable again.
 
         Raises:
-            InvalidArgument: a bad kind, project or name.
+            InvalidArgument: a bad kind, project, name, origin or vendor organization.
             NotFound: no such organization.
         """
-        violations: list[tuple[str, str]] = []
-        if kind == PROJECT and not project:
-            violations.append(("project", "is required for a project key"))
-        elif kind == MASTER and project:
-            violations.append(("project", "must be empty for a master key"))
-        elif kind not in (MASTER, PROJECT):
-            violations.append(("kind", "must be API_KEY_KIND_MASTER or API_KEY_KIND_PROJECT"))
-        if len(name) > MAX_NAME_CHARS:
-            violations.append(("name", f"longer than {MAX_NAME_CHARS} characters"))
+        violations = _key_violations(kind, project, name, allowed_origins, vendor_organization)
         if violations:
             raise InvalidArgument(violations)
-        if kind == PROJECT and await self._access.organization_of(project) != organization:
+        if kind != MASTER and await self._access.organization_of(project) != organization:
             raise InvalidArgument([("project", f"is not a project of organization {organization!r}")])
         record, secret = self.new_key(organization, kind, project, name, secret=secret)
+        record.allowed_origins = "\n".join(allowed_origins)
+        record.vendor_organization = vendor_organization or None
         async with self._sessions.begin() as session:
             if await OrganizationRepository(session).get(organization) is None:
                 raise NotFound(f"organization {organization!r} not found")
@@ -247,6 +257,31 @@ class Admin:
         return to_api_key(record)
 
 
+def _key_violations(
+    kind: int, project: str, name: str, allowed_origins: Sequence[str], vendor_organization: str
+) -> list[tuple[str, str]]:
+    violations: list[tuple[str, str]] = []
+    if kind not in (MASTER, PROJECT, *WRITE_ONLY):
+        violations.append(("kind", "must be set to a known API_KEY_KIND"))
+    elif kind == MASTER and project:
+        violations.append(("project", "must be empty for a master key"))
+    elif kind != MASTER and not project:
+        violations.append(("project", "is required for every key but a master key"))
+    if len(name) > MAX_NAME_CHARS:
+        violations.append(("name", f"longer than {MAX_NAME_CHARS} characters"))
+    if allowed_origins and kind != CLIENT:
+        violations.append(("allowed_origins", "only a client key has allowed origins"))
+    if len(allowed_origins) > MAX_ALLOWED_ORIGINS:
+        violations.append(("allowed_origins", f"at most {MAX_ALLOWED_ORIGINS} origins"))
+    for index, origin in enumerate(allowed_origins):
+        problem = check_allowed_origin(origin)
+        if problem:
+            violations.append((f"allowed_origins[{index}]", problem))
+    if len(vendor_organization) > MAX_NAME_CHARS or not vendor_organization.isprintable():
+        violations.append(("vendor_organization", f"printable, at most {MAX_NAME_CHARS} characters"))
+    return violations
+
+
 def _check_name(field: str, name: str) -> None:
     if len(name) > MAX_NAME_CHARS:
         raise InvalidArgument([(field, f"longer than {MAX_NAME_CHARS} characters")])
@@ -277,6 +312,8 @@ def to_api_key(record: ApiKey) -> pb.ApiKey:
         kind=record.kind,  # type: ignore[arg-type]
         name=record.name,
         prefix=record.prefix,
+        allowed_origins=list(filter(None, record.allowed_origins.split("\n"))),
+        vendor_organization=record.vendor_organization or "",
     )
     _set_time(message.create_time, record.created_us)
     _set_time(message.last_use_time, record.last_used_us)

@@ -15,12 +15,12 @@ from google.protobuf import json_format
 from ingestd.v1 import admin_service_pb2
 from server.config import Settings
 from server.errors import IngestdError
-from server.keys import MASTER, PROJECT
+from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
 from server.log import configure_logging
 from server.main import Running, core, running
 from storage.migrate import upgrade
 
-_KINDS = {"master": MASTER, "project": PROJECT}
+_KINDS = {"master": MASTER, "project": PROJECT, "public": PUBLIC, "server": SERVER, "client": CLIENT}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,8 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key and print its secret once")
     create.add_argument("--kind", choices=sorted(_KINDS), default="project")
-    create.add_argument("--project", default="", help="the project of a project key")
+    create.add_argument("--project", default="", help="the project of any key but a master key")
     create.add_argument("--name", default="")
+    create.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        dest="origins",
+        help="an allowed browser origin of a client key (repeat for more), such as https://*.example.com",
+    )
+    create.add_argument(
+        "--vendor-organization",
+        default="",
+        help="the organization id a vendor client sends with the key, such as Operyn's x-organization-id",
+    )
     listing = key_commands.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--project", default="")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
@@ -134,7 +146,12 @@ async def _keys(settings: Settings, args: argparse.Namespace, out: TextIO) -> No
     async with core(settings) as c:
         if args.keys_command == "create":
             api_key, secret = await c.admin.create_api_key(
-                args.organization, _KINDS[args.kind], args.project, args.name
+                args.organization,
+                _KINDS[args.kind],
+                args.project,
+                args.name,
+                allowed_origins=args.origins,
+                vendor_organization=args.vendor_organization,
             )
             _print_key(api_key, out)
             print(f"secret: {secret}", file=out)

@@ -28,14 +28,30 @@ def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
 def _handler(pipeline: Pipeline, endpoint: Endpoint) -> Any:
     """A grpc.aio behaviour running `endpoint` through the pipeline; it takes the request, or the
     request iterator of a client-streaming RPC."""
-    run = pipeline.stream if endpoint.client_streaming else pipeline.unary
 
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
         metadata = _metadata(context)
         request_id = request_id_from(metadata)
         context.set_trailing_metadata((("x-request-id", request_id),))
         try:
-            return await run(endpoint, request, metadata, request_id=request_id, peer=context.peer())
+            if endpoint.client_streaming:
+                return await pipeline.stream(
+                    endpoint, request, metadata, request_id=request_id, peer=context.peer()
+                )
+            headers: dict[str, str] = {}
+            response = await pipeline.unary(
+                endpoint,
+                request,
+                metadata,
+                request_id=request_id,
+                peer=context.peer(),
+                response_metadata=headers,
+            )
+            if headers:
+                # grpc-gateway's convention: a handler's headers (x-http-code among them) travel as
+                # initial metadata, so a gateway in front of this server can apply them.
+                await context.send_initial_metadata(tuple(headers.items()))
+            return response
         except IngestdError as error:
             status = rpc_status.to_status(error.to_status())
             # abort_with_status replaces the trailers, so the request id rides along with the status.

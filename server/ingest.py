@@ -39,7 +39,7 @@ class Ingest:
 
     async def write_events(self, call: Call, request: pb.WriteEventsRequest) -> pb.WriteEventsResponse:
         """IngestService.WriteEvents."""
-        project = await self._access.project(call.principal, request.project)
+        project = await self._access.project(call.principal, request.project, write=True)
         self._check_batch_size(request.events)
         rows, rejected = self.prepare(project, request.events, dialect="ingestd")
         if request.atomic and rejected:
@@ -88,7 +88,7 @@ class Ingest:
 
         try:
             async for message in requests:
-                named = await self._access.project(call.principal, message.project)
+                named = await self._access.project(call.principal, message.project, write=True)
                 if project is not None and named != project:
                     raise InvalidArgument(
                         [("project", "every message of a stream must name the same project")]

@@ -19,19 +19,28 @@ from storage.accounts import ApiKeyRepository
 
 MASTER = admin_service_pb2.API_KEY_KIND_MASTER
 PROJECT = admin_service_pb2.API_KEY_KIND_PROJECT
+PUBLIC = admin_service_pb2.API_KEY_KIND_PUBLIC
+SERVER = admin_service_pb2.API_KEY_KIND_SERVER
+CLIENT = admin_service_pb2.API_KEY_KIND_CLIENT
 
-_SECRET_PREFIX: dict[int, str] = {MASTER: "mk_", PROJECT: "pk_"}
+#: Kinds that belong to one project and may only write to it: vendors' public, server and client keys.
+WRITE_ONLY: frozenset[int] = frozenset({PUBLIC, SERVER, CLIENT})
+
+_SECRET_PREFIX: dict[int, str] = {MASTER: "mk_", PROJECT: "pk_", PUBLIC: "pub_", SERVER: "sk_", CLIENT: "ck_"}
 _SHOWN_PREFIX_CHARS = 10
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's id (never its secret), kind, organization and project."""
+    """Who is calling: the key's id (never its secret), kind, organization and project, and the
+    vendor attributes of the key (see `ingestd.v1.ApiKey`)."""
 
     key_id: str
     kind: int
     organization: str
     project: str | None
+    allowed_origins: tuple[str, ...] = ()
+    vendor_organization: str = ""
 
 
 def new_secret(kind: int) -> str:
@@ -103,7 +112,14 @@ class Authenticator:
         if record.revoked_us is not None:
             self._cache.pop(key_digest, None)
             raise Unauthenticated("API key revoked", reason="KEY_REVOKED")
-        principal = Principal(record.id, record.kind, record.organization_id, record.project_id)
+        principal = Principal(
+            record.id,
+            record.kind,
+            record.organization_id,
+            record.project_id,
+            tuple(filter(None, record.allowed_origins.split("\n"))),
+            record.vendor_organization or "",
+        )
         if len(self._cache) >= self._CACHE_LIMIT:
             self._cache.clear()
         self._cache[key_digest] = principal

@@ -25,14 +25,38 @@ from server.keys import Authenticator, Principal, secret_from_metadata
 _MAX_REQUEST_ID = 128
 
 
+#: The principal of a call whose endpoint authenticates inside its handler, until it does.
+ANONYMOUS = Principal(key_id="", kind=0, organization="", project=None)
+
+
 @dataclass(slots=True)
 class Call:
-    """One call as the domain sees it: who calls, and fields for the call's log line."""
+    """One call as the domain sees it.
+
+    `metadata` holds the request's headers (lowercase keys); `response_metadata` is what the
+    handler wants sent back as response headers, such as `x-http-code` (grpc-gateway's way for a
+    handler to choose the HTTP status) or rate-limit headers. `authenticate` resolves a secret the
+    handler found itself, for endpoints whose key is not in the usual headers.
+    """
 
     method: str
     request_id: str
     principal: Principal
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    response_metadata: dict[str, str] = field(default_factory=dict)
     log: dict[str, object] = field(default_factory=dict)
+    authenticator: Authenticator | None = None
+    cached_auth: bool = False
+
+    async def authenticate(self, secret: str) -> Principal:
+        """Authenticates `secret` and makes it the call's principal.
+
+        Raises:
+            Unauthenticated: an unknown or revoked key.
+        """
+        assert self.authenticator is not None, "the pipeline sets the authenticator"
+        self.principal = await self.authenticator.authenticate(secret, cached=self.cached_auth)
+        return self.principal
 
 
 UnaryHandler = Callable[[Call, Any], Awaitable[Message]]
@@ -44,13 +68,16 @@ class Endpoint:
     """How one RPC is served.
 
     `cached_auth` may be True only where the handler's commit re-checks the key (ingest writes), so
-    a revoked key is still refused on its next call.
+    a revoked key is still refused on its next call. With `handler_auth` the pipeline does not look
+    for a key: the handler finds one where its vendor puts it (a body field, a query parameter) and
+    calls `Call.authenticate`, in the order its vendor checks things.
     """
 
     method: str
     handler: UnaryHandler | StreamHandler
     client_streaming: bool = False
     cached_auth: bool = False
+    handler_auth: bool = False
 
 
 def _reject_nul(message: Message, prefix: str = "") -> None:
@@ -84,16 +111,29 @@ class Pipeline:
         self._log = structlog.get_logger("ingestd.call")
 
     async def unary(
-        self, endpoint: Endpoint, request: Message, metadata: Mapping[str, str], *, request_id: str, peer: str
+        self,
+        endpoint: Endpoint,
+        request: Message,
+        metadata: Mapping[str, str],
+        *,
+        request_id: str,
+        peer: str,
+        response_metadata: dict[str, str] | None = None,
     ) -> Message:
-        """Runs a unary endpoint.
+        """Runs a unary endpoint. The handler's response headers land in `response_metadata`.
 
         Raises:
             IngestdError: the call failed; any other exception becomes `Internal`.
         """
         handler: Any = endpoint.handler
         return await self._run(
-            endpoint, metadata, request_id, peer, lambda call: handler(call, request), request=request
+            endpoint,
+            metadata,
+            request_id,
+            peer,
+            lambda call: handler(call, request),
+            request=request,
+            response_metadata=response_metadata,
         )
 
     async def stream(
@@ -117,6 +157,7 @@ class Pipeline:
         peer: str,
         invoke: Callable[[Call], Awaitable[Message]],
         request: Message | None = None,
+        response_metadata: dict[str, str] | None = None,
     ) -> Message:
         started = time.perf_counter()
         outcome = "OK"
@@ -128,9 +169,17 @@ class Pipeline:
         try:
             if request is not None:
                 _reject_nul(request)
-            secret = secret_from_metadata(metadata)
-            principal = await self._authenticator.authenticate(secret, cached=endpoint.cached_auth)
-            call = Call(endpoint.method, request_id, principal)
+            call = Call(
+                endpoint.method,
+                request_id,
+                ANONYMOUS,
+                metadata,
+                response_metadata if response_metadata is not None else {},
+                authenticator=self._authenticator,
+                cached_auth=endpoint.cached_auth,
+            )
+            if not endpoint.handler_auth:
+                await call.authenticate(secret_from_metadata(metadata))
             return await invoke(call)
         except IngestdError as exc:
             outcome = exc.code.name
@@ -164,7 +213,7 @@ class Pipeline:
                 request_id=request_id,
                 code=outcome,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                key_id=call.principal.key_id if call is not None else None,
+                key_id=(call.principal.key_id or None) if call is not None else None,
                 peer=peer,
                 **fields,
             )

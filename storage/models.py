@@ -57,6 +57,9 @@ class ApiKey(Base):
     created_us: Mapped[int] = mapped_column(BigInteger)
     last_used_us: Mapped[int | None] = mapped_column(BigInteger)
     revoked_us: Mapped[int | None] = mapped_column(BigInteger)
+    # A client key's allowed browser origins, one per line (origins cannot hold a newline).
+    allowed_origins: Mapped[str] = mapped_column(Text, default="", server_default="")
+    vendor_organization: Mapped[str | None] = mapped_column(String(100))
 
 
 class Event(Base):

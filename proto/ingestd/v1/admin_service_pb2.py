@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eingestd/v1/admin_service.proto\x12\ningestd.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"m\n\x0cOrganization\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x84\x01\n\x07Project\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0corganization\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xb8\x02\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0corganization\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0f\n\x07project\x18\x03 \x01(\t\x12$\n\x04kind\x18\x04 \x01(\x0e\x32\x16.ingestd.v1.ApiKeyKind\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x14\n\x06prefix\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rlast_use_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"4\n\x16GetOrganizationRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"I\n\x17GetOrganizationResponse\x12.\n\x0corganization\x18\x01 \x01(\x0b\x32\x18.ingestd.v1.Organization\"r\n\x14\x43reateProjectRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nproject_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x07project\x18\x03 \x01(\x0b\x32\x13.ingestd.v1.Project\"=\n\x15\x43reateProjectResponse\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.ingestd.v1.Project\"*\n\x11GetProjectRequest\x12\x15\n\x07project\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\":\n\x12GetProjectResponse\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.ingestd.v1.Project\"X\n\x13ListProjectsRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"V\n\x14ListProjectsResponse\x12%\n\x08projects\x18\x01 \x03(\x0b\x32\x13.ingestd.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"|\n\x13\x43reateApiKeyRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x16.ingestd.v1.ApiKeyKindB\x04\xe2\x41\x01\x02\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\"K\n\x14\x43reateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.ingestd.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"h\n\x12ListApiKeysRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x13ListApiKeysResponse\x12$\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.ingestd.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"D\n\x13RevokeApiKeyRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\x03key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\";\n\x14RevokeApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.ingestd.v1.ApiKey*]\n\nApiKeyKind\x12\x1c\n\x18\x41PI_KEY_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41PI_KEY_KIND_MASTER\x10\x01\x12\x18\n\x14\x41PI_KEY_KIND_PROJECT\x10\x02\x32\xdd\x07\n\x0c\x41\x64minService\x12\x92\x01\n\x0fGetOrganization\x12\".ingestd.v1.GetOrganizationRequest\x1a#.ingestd.v1.GetOrganizationResponse\"6\x82\xd3\xe4\x93\x02\x30\x12 /v1/organizations/{organization}b\x0corganization\x12\x99\x01\n\rCreateProject\x12 .ingestd.v1.CreateProjectRequest\x1a!.ingestd.v1.CreateProjectResponse\"C\x82\xd3\xe4\x93\x02=\")/v1/organizations/{organization}/projects:\x07projectb\x07project\x12t\n\nGetProject\x12\x1d.ingestd.v1.GetProjectRequest\x1a\x1e.ingestd.v1.GetProjectResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x16/v1/projects/{project}b\x07project\x12\x84\x01\n\x0cListProjects\x12\x1f.ingestd.v1.ListProjectsRequest\x1a .ingestd.v1.ListProjectsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/organizations/{organization}/projects\x12\x83\x01\n\x0c\x43reateApiKey\x12\x1f.ingestd.v1.CreateApiKeyRequest\x1a .ingestd.v1.CreateApiKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/organizations/{organization}/keys:\x01*\x12}\n\x0bListApiKeys\x12\x1e.ingestd.v1.ListApiKeysRequest\x1a\x1f.ingestd.v1.ListApiKeysResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v1/organizations/{organization}/keys\x12\x99\x01\n\x0cRevokeApiKey\x12\x1f.ingestd.v1.RevokeApiKeyRequest\x1a .ingestd.v1.RevokeApiKeyResponse\"F\x82\xd3\xe4\x93\x02@\"2/v1/organizations/{organization}/keys/{key}:revoke:\x01*b\x07\x61pi_keyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eingestd/v1/admin_service.proto\x12\ningestd.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"m\n\x0cOrganization\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x84\x01\n\x07Project\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0corganization\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xee\x02\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0corganization\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0f\n\x07project\x18\x03 \x01(\t\x12$\n\x04kind\x18\x04 \x01(\x0e\x32\x16.ingestd.v1.ApiKeyKind\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x14\n\x06prefix\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rlast_use_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x17\n\x0f\x61llowed_origins\x18\n \x03(\t\x12\x1b\n\x13vendor_organization\x18\x0b \x01(\t\"4\n\x16GetOrganizationRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"I\n\x17GetOrganizationResponse\x12.\n\x0corganization\x18\x01 \x01(\x0b\x32\x18.ingestd.v1.Organization\"r\n\x14\x43reateProjectRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nproject_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x07project\x18\x03 \x01(\x0b\x32\x13.ingestd.v1.Project\"=\n\x15\x43reateProjectResponse\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.ingestd.v1.Project\"*\n\x11GetProjectRequest\x12\x15\n\x07project\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\":\n\x12GetProjectResponse\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.ingestd.v1.Project\"X\n\x13ListProjectsRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"V\n\x14ListProjectsResponse\x12%\n\x08projects\x18\x01 \x03(\x0b\x32\x13.ingestd.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb2\x01\n\x13\x43reateApiKeyRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x16.ingestd.v1.ApiKeyKindB\x04\xe2\x41\x01\x02\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x17\n\x0f\x61llowed_origins\x18\x05 \x03(\t\x12\x1b\n\x13vendor_organization\x18\x06 \x01(\t\"K\n\x14\x43reateApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.ingestd.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"h\n\x12ListApiKeysRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x13ListApiKeysResponse\x12$\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.ingestd.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"D\n\x13RevokeApiKeyRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\x03key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\";\n\x14RevokeApiKeyResponse\x12#\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.ingestd.v1.ApiKey*\xa8\x01\n\nApiKeyKind\x12\x1c\n\x18\x41PI_KEY_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41PI_KEY_KIND_MASTER\x10\x01\x12\x18\n\x14\x41PI_KEY_KIND_PROJECT\x10\x02\x12\x17\n\x13\x41PI_KEY_KIND_PUBLIC\x10\x03\x12\x17\n\x13\x41PI_KEY_KIND_SERVER\x10\x04\x12\x17\n\x13\x41PI_KEY_KIND_CLIENT\x10\x05\x32\xdd\x07\n\x0c\x41\x64minService\x12\x92\x01\n\x0fGetOrganization\x12\".ingestd.v1.GetOrganizationRequest\x1a#.ingestd.v1.GetOrganizationResponse\"6\x82\xd3\xe4\x93\x02\x30\x12 /v1/organizations/{organization}b\x0corganization\x12\x99\x01\n\rCreateProject\x12 .ingestd.v1.CreateProjectRequest\x1a!.ingestd.v1.CreateProjectResponse\"C\x82\xd3\xe4\x93\x02=\")/v1/organizations/{organization}/projects:\x07projectb\x07project\x12t\n\nGetProject\x12\x1d.ingestd.v1.GetProjectRequest\x1a\x1e.ingestd.v1.GetProjectResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x16/v1/projects/{project}b\x07project\x12\x84\x01\n\x0cListProjects\x12\x1f.ingestd.v1.ListProjectsRequest\x1a .ingestd.v1.ListProjectsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/organizations/{organization}/projects\x12\x83\x01\n\x0c\x43reateApiKey\x12\x1f.ingestd.v1.CreateApiKeyRequest\x1a .ingestd.v1.CreateApiKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/organizations/{organization}/keys:\x01*\x12}\n\x0bListApiKeys\x12\x1e.ingestd.v1.ListApiKeysRequest\x1a\x1f.ingestd.v1.ListApiKeysResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v1/organizations/{organization}/keys\x12\x99\x01\n\x0cRevokeApiKey\x12\x1f.ingestd.v1.RevokeApiKeyRequest\x1a .ingestd.v1.RevokeApiKeyResponse\"F\x82\xd3\xe4\x93\x02@\"2/v1/organizations/{organization}/keys/{key}:revoke:\x01*b\x07\x61pi_keyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -90,42 +90,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADMINSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\202\323\344\223\002\'\022%/v1/organizations/{organization}/keys'
   _globals['_ADMINSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\202\323\344\223\002@\"2/v1/organizations/{organization}/keys/{key}:revoke:\001*b\007api_key'
-  _globals['_APIKEYKIND']._serialized_start=1819
-  _globals['_APIKEYKIND']._serialized_end=1912
+  _globals['_APIKEYKIND']._serialized_start=1929
+  _globals['_APIKEYKIND']._serialized_end=2097
   _globals['_ORGANIZATION']._serialized_start=142
   _globals['_ORGANIZATION']._serialized_end=251
   _globals['_PROJECT']._serialized_start=254
   _globals['_PROJECT']._serialized_end=386
   _globals['_APIKEY']._serialized_start=389
-  _globals['_APIKEY']._serialized_end=701
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=703
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=755
-  _globals['_GETORGANIZATIONRESPONSE']._serialized_start=757
-  _globals['_GETORGANIZATIONRESPONSE']._serialized_end=830
-  _globals['_CREATEPROJECTREQUEST']._serialized_start=832
-  _globals['_CREATEPROJECTREQUEST']._serialized_end=946
-  _globals['_CREATEPROJECTRESPONSE']._serialized_start=948
-  _globals['_CREATEPROJECTRESPONSE']._serialized_end=1009
-  _globals['_GETPROJECTREQUEST']._serialized_start=1011
-  _globals['_GETPROJECTREQUEST']._serialized_end=1053
-  _globals['_GETPROJECTRESPONSE']._serialized_start=1055
-  _globals['_GETPROJECTRESPONSE']._serialized_end=1113
-  _globals['_LISTPROJECTSREQUEST']._serialized_start=1115
-  _globals['_LISTPROJECTSREQUEST']._serialized_end=1203
-  _globals['_LISTPROJECTSRESPONSE']._serialized_start=1205
-  _globals['_LISTPROJECTSRESPONSE']._serialized_end=1291
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1293
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1417
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1419
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1494
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1496
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1600
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1602
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1686
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1688
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1756
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1758
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1817
-  _globals['_ADMINSERVICE']._serialized_start=1915
-  _globals['_ADMINSERVICE']._serialized_end=2904
+  _globals['_APIKEY']._serialized_end=755
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=757
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=809
+  _globals['_GETORGANIZATIONRESPONSE']._serialized_start=811
+  _globals['_GETORGANIZATIONRESPONSE']._serialized_end=884
+  _globals['_CREATEPROJECTREQUEST']._serialized_start=886
+  _globals['_CREATEPROJECTREQUEST']._serialized_end=1000
+  _globals['_CREATEPROJECTRESPONSE']._serialized_start=1002
+  _globals['_CREATEPROJECTRESPONSE']._serialized_end=1063
+  _globals['_GETPROJECTREQUEST']._serialized_start=1065
+  _globals['_GETPROJECTREQUEST']._serialized_end=1107
+  _globals['_GETPROJECTRESPONSE']._serialized_start=1109
+  _globals['_GETPROJECTRESPONSE']._serialized_end=1167
+  _globals['_LISTPROJECTSREQUEST']._serialized_start=1169
+  _globals['_LISTPROJECTSREQUEST']._serialized_end=1257
+  _globals['_LISTPROJECTSRESPONSE']._serialized_start=1259
+  _globals['_LISTPROJECTSRESPONSE']._serialized_end=1345
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1348
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1526
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1528
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1603
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1605
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1709
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1711
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1795
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1797
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1865
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1867
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1926
+  _globals['_ADMINSERVICE']._serialized_start=2100
+  _globals['_ADMINSERVICE']._serialized_end=3089
 # @@protoc_insertion_point(module_scope)

@@ -18,9 +18,15 @@ class ApiKeyKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     API_KEY_KIND_UNSPECIFIED: _ClassVar[ApiKeyKind]
     API_KEY_KIND_MASTER: _ClassVar[ApiKeyKind]
     API_KEY_KIND_PROJECT: _ClassVar[ApiKeyKind]
+    API_KEY_KIND_PUBLIC: _ClassVar[ApiKeyKind]
+    API_KEY_KIND_SERVER: _ClassVar[ApiKeyKind]
+    API_KEY_KIND_CLIENT: _ClassVar[ApiKeyKind]
 API_KEY_KIND_UNSPECIFIED: ApiKeyKind
 API_KEY_KIND_MASTER: ApiKeyKind
 API_KEY_KIND_PROJECT: ApiKeyKind
+API_KEY_KIND_PUBLIC: ApiKeyKind
+API_KEY_KIND_SERVER: ApiKeyKind
+API_KEY_KIND_CLIENT: ApiKeyKind
 
 class Organization(_message.Message):
     __slots__ = ("id", "display_name", "create_time")
@@ -45,7 +51,7 @@ class Project(_message.Message):
     def __init__(self, id: _Optional[str] = ..., organization: _Optional[str] = ..., display_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "organization", "project", "kind", "name", "prefix", "create_time", "last_use_time", "revoke_time")
+    __slots__ = ("id", "organization", "project", "kind", "name", "prefix", "create_time", "last_use_time", "revoke_time", "allowed_origins", "vendor_organization")
     ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +61,8 @@ class ApiKey(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_USE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     organization: str
     project: str
@@ -64,7 +72,9 @@ class ApiKey(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     last_use_time: _timestamp_pb2.Timestamp
     revoke_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., organization: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    allowed_origins: _containers.RepeatedScalarFieldContainer[str]
+    vendor_organization: str
+    def __init__(self, id: _Optional[str] = ..., organization: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., vendor_organization: _Optional[str] = ...) -> None: ...
 
 class GetOrganizationRequest(_message.Message):
     __slots__ = ("organization",)
@@ -125,16 +135,20 @@ class ListProjectsResponse(_message.Message):
     def __init__(self, projects: _Optional[_Iterable[_Union[Project, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
-    __slots__ = ("organization", "kind", "project", "name")
+    __slots__ = ("organization", "kind", "project", "name", "allowed_origins", "vendor_organization")
     ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     organization: str
     kind: ApiKeyKind
     project: str
     name: str
-    def __init__(self, organization: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., project: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    allowed_origins: _containers.RepeatedScalarFieldContainer[str]
+    vendor_organization: str
+    def __init__(self, organization: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., project: _Optional[str] = ..., name: _Optional[str] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., vendor_organization: _Optional[str] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
     __slots__ = ("api_key", "secret")
