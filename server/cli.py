@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve gRPC (and HTTP, once the gateway lands)")
     serve.add_argument("--grpc-addr", help="host:port for gRPC (env INGESTD_GRPC_ADDR)")
     serve.add_argument("--http-addr", help="host:port for HTTP (env INGESTD_HTTP_ADDR)")
+    serve.add_argument(
+        "--grpc-upstream",
+        help="serve only HTTP, in front of the ingestd at this host:port (env INGESTD_GRPC_UPSTREAM)",
+    )
     database_flag(serve)
 
     migrate = commands.add_parser("migrate", help="migrate the database schema to the latest version")
@@ -83,6 +87,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             os.environ if environ is None else environ,
             grpc_addr=getattr(args, "grpc_addr", None),
             http_addr=getattr(args, "http_addr", None),
+            grpc_upstream=getattr(args, "grpc_upstream", None),
             database_url=args.database_url,
         )
     except ValueError as exc:
@@ -117,10 +122,13 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
 
 
 def _announce(started: Running, out: TextIO) -> None:
-    print(
-        f"ingestd serving gRPC on {started.settings.grpc_addr.rsplit(':', 1)[0]}:{started.grpc_port}",
-        file=out,
-    )
+    host = started.settings.http_addr.rsplit(":", 1)[0]
+    if started.grpc_port:
+        print(
+            f"ingestd serving gRPC on {started.settings.grpc_addr.rsplit(':', 1)[0]}:{started.grpc_port}",
+            file=out,
+        )
+    print(f"ingestd serving HTTP on {host}:{started.http_port}", file=out)
     keys = started.bootstrap
     if keys is not None:
         print("First start: created organization 'default' and project 'default'.", file=out)

@@ -27,6 +27,23 @@ class Settings:
     max_message_bytes: int = 16 * 1024 * 1024
     sqlite_synchronous: str = "FULL"
     migrate_on_start: bool = True
+    # HTTP gateway. With `grpc_upstream` set the process serves only HTTP, in front of the ingestd
+    # at that address, and opens no database.
+    grpc_upstream: str = ""
+    http_max_body_bytes: int = 4 * 1024 * 1024
+    http_max_decompressed_bytes: int = 16 * 1024 * 1024
+    http_max_json_depth: int = 64
+    http_body_timeout_s: float = 30.0
+    http_keepalive_timeout_s: float = 75.0
+    # Vendor dialects. `default_environment` is what Logister stores when a client names none.
+    default_environment: str = "production"
+    logister_rate_limit_requests: int = 1200
+    logister_rate_limit_period_s: int = 60
+    logister_auth_failure_rate_limit: int = 120
+    # Operyn's open mode: no key needed, everything lands in `operyn_open_project`. Off by default.
+    operyn_open_mode: bool = False
+    operyn_open_project: str = "default"
+    operyn_default_organization_services: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -53,7 +70,18 @@ class Settings:
             raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
         if self.bootstrap_master_key and self.bootstrap_master_key == self.bootstrap_project_key:
             raise ValueError("the bootstrap master and project keys must differ")
-        if self.max_batch_events < 1 or self.max_inflight_calls < 1:
+        limits = (
+            self.max_batch_events,
+            self.max_inflight_calls,
+            self.http_max_body_bytes,
+            self.http_max_decompressed_bytes,
+            self.http_max_json_depth,
+            self.logister_rate_limit_requests,
+            self.logister_rate_limit_period_s,
+            self.logister_auth_failure_rate_limit,
+            self.operyn_default_organization_services,
+        )
+        if min(limits) < 1 or self.http_body_timeout_s <= 0:
             raise ValueError("limits must be positive")
 
 

@@ -12,19 +12,26 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from ingestd.v1 import admin_service_pb2, event_service_pb2, ingest_service_pb2
 from server.admin import Admin
+from server.dialects import DIALECTS
 from server.ingest import Ingest
 from server.pipeline import Endpoint
 from server.queries import EventQueries
 
-#: The services ingestd exposes, over gRPC now and over HTTP through their annotations.
-SERVICES: tuple[ServiceDescriptor, ...] = (
+#: ingestd's own API.
+CANONICAL_SERVICES: tuple[ServiceDescriptor, ...] = (
     ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"],
     event_service_pb2.DESCRIPTOR.services_by_name["EventService"],
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
 )
 
+#: Every service ingestd exposes over gRPC and over HTTP through its annotations: its own API and
+#: the vendors' compat services.
+SERVICES: tuple[ServiceDescriptor, ...] = CANONICAL_SERVICES + tuple(d.service for d in DIALECTS.values())
 
-def build_endpoints(ingest: Ingest, queries: EventQueries, admin: Admin) -> dict[str, Endpoint]:
+
+def build_endpoints(
+    ingest: Ingest, queries: EventQueries, admin: Admin, vendor_endpoints: Sequence[Endpoint]
+) -> dict[str, Endpoint]:
     """The endpoint of each RPC, keyed by its gRPC method path (`/pkg.Service/Method`)."""
     table = [
         Endpoint("/ingestd.v1.IngestService/WriteEvents", ingest.write_events, cached_auth=True),
@@ -44,6 +51,7 @@ def build_endpoints(ingest: Ingest, queries: EventQueries, admin: Admin) -> dict
         Endpoint("/ingestd.v1.AdminService/CreateApiKey", admin.create_api_key_rpc),
         Endpoint("/ingestd.v1.AdminService/ListApiKeys", admin.list_api_keys_rpc),
         Endpoint("/ingestd.v1.AdminService/RevokeApiKey", admin.revoke_api_key_rpc),
+        *vendor_endpoints,
     ]
     endpoints = {e.method: e for e in table}
     check_complete(endpoints, SERVICES)

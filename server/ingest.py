@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from google.protobuf import timestamp_pb2
 from google.rpc import status_pb2  # type: ignore[attr-defined]
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingestd.v1 import event_pb2, ingest_service_pb2
 from server.access import Access
@@ -15,7 +16,7 @@ from server.errors import InvalidArgument, Unauthenticated, Unavailable
 from server.ids import UuidV7
 from server.normalize import Violation, normalize
 from server.pipeline import Call
-from storage.events import EventRow
+from storage.events import EventRepository, EventRow
 from storage.writer import CommitFailed, GroupWriter, KeyRevoked, Stored, WriterClosed
 
 pb = ingest_service_pb2
@@ -29,9 +30,17 @@ class Ingest:
     """Writes events into projects."""
 
     def __init__(
-        self, access: Access, writer: GroupWriter, clock: Clock, ids: UuidV7, *, max_batch_events: int
+        self,
+        access: Access,
+        writer: GroupWriter,
+        clock: Clock,
+        ids: UuidV7,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        max_batch_events: int,
     ) -> None:
         self._access = access
+        self._sessions = sessions
         self._writer = writer
         self._clock = clock
         self._ids = ids
@@ -159,6 +168,14 @@ class Ingest:
             raise Unavailable("the database did not commit; retry", retry_after_s=1.0) from None
         except WriterClosed:
             raise Unavailable("server shutting down; retry", retry_after_s=1.0) from None
+
+    async def existing(self, project: str, keys: Sequence[str]) -> dict[str, str]:
+        """The stored event id of each of `keys` already used in `project`, for dialects that must
+        tell duplicates apart before they decide to write (Logister's all-or-nothing batch)."""
+        if not keys:
+            return {}
+        async with self._sessions() as session:
+            return await EventRepository(session).ids_for_keys(project, keys)
 
     def _check_batch_size(self, events: Sequence[event_pb2.Event]) -> None:
         if not events:

@@ -11,13 +11,22 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import grpc
+from aiohttp import web
+from google.protobuf import message_factory
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from gateway.app import GatewayLimits, HttpGateway
+from gateway.dispatch import ChannelDispatcher, Dispatcher
+from gateway.edges import EDGES
 from server.access import Access
 from server.admin import Admin
 from server.bootstrap import BootstrapKeys, bootstrap
 from server.clock import Clock, SystemClock
 from server.config import Settings
+from server.dialects import DIALECTS
+from server.dialects.base import VendorContext
+from server.dispatch import InProcessDispatcher
 from server.endpoints import SERVICES, build_endpoints
 from server.grpc_transport import GrpcServer
 from server.ids import UuidV7
@@ -32,10 +41,12 @@ from storage.writer import GroupWriter
 
 @dataclass(frozen=True, slots=True)
 class Running:
-    """A started ingestd: its bound ports and what first start created."""
+    """A started ingestd: its bound ports and what first start created. A gateway that fronts a
+    remote ingestd (`grpc_upstream`) serves no gRPC of its own: its `grpc_port` is 0."""
 
     settings: Settings
     grpc_port: int
+    http_port: int
     bootstrap: BootstrapKeys | None
 
 
@@ -74,15 +85,23 @@ async def core(settings: Settings, clock: Clock | None = None) -> AsyncIterator[
 async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
     """Starts ingestd and yields once it serves; on exit shuts down in order: stop accepting
     calls, let the calls in flight finish, flush the writer, close the database."""
+    if settings.grpc_upstream:
+        async with _upstream_gateway(settings) as started:
+            yield started
+        return
     async with contextlib.AsyncExitStack() as stack:
         c = await stack.enter_async_context(core(settings, clock))
         writer = GroupWriter(writer_engine(c.engine), now_us=c.clock.now_us)
         writer.start()
         stack.push_async_callback(writer.close)
 
-        ingest = Ingest(c.access, writer, c.clock, c.ids, max_batch_events=settings.max_batch_events)
+        ingest = Ingest(
+            c.access, writer, c.clock, c.ids, c.sessions, max_batch_events=settings.max_batch_events
+        )
         queries = EventQueries(c.access, c.sessions)
-        endpoints = build_endpoints(ingest, queries, c.admin)
+        context = VendorContext(ingest, c.access, c.sessions, c.clock, c.ids, settings)
+        vendor_endpoints = [e for d in DIALECTS.values() for e in d.servicer(context).endpoints()]
+        endpoints = build_endpoints(ingest, queries, c.admin, vendor_endpoints)
         pipeline = Pipeline(c.authenticator, max_inflight=settings.max_inflight_calls)
         first_start = await bootstrap(settings, c.sessions, c.admin, c.clock)
 
@@ -91,4 +110,56 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop, settings.shutdown_grace_s)
 
-        yield Running(settings, grpc_port, first_start)
+        # The HTTP site stops before the gRPC server (exit order is reversed), so no HTTP call
+        # reaches a pipeline whose server is draining.
+        dispatcher = InProcessDispatcher(pipeline, endpoints)
+        http_port = await stack.enter_async_context(_http_site(settings, dispatcher))
+        yield Running(settings, grpc_port, http_port, first_start)
+
+
+@contextlib.asynccontextmanager
+async def _upstream_gateway(settings: Settings) -> AsyncIterator[Running]:
+    response_classes = {
+        f"/{s.full_name}/{m.name}": message_factory.GetMessageClass(m.output_type)
+        for s in SERVICES
+        for m in s.methods
+        if not m.client_streaming
+    }
+    async with grpc.aio.insecure_channel(settings.grpc_upstream) as channel:
+        dispatcher = ChannelDispatcher(channel, response_classes)
+        async with _http_site(settings, dispatcher) as http_port:
+            yield Running(settings, 0, http_port, None)
+
+
+@contextlib.asynccontextmanager
+async def _http_site(settings: Settings, dispatcher: Dispatcher) -> AsyncIterator[int]:
+    """Serves the HTTP gateway on `settings.http_addr`; yields the bound port."""
+    limits = GatewayLimits(
+        max_body_bytes=settings.http_max_body_bytes,
+        max_decompressed_bytes=settings.http_max_decompressed_bytes,
+        max_json_depth=settings.http_max_json_depth,
+        body_timeout_s=settings.http_body_timeout_s,
+    )
+    gateway = HttpGateway(dispatcher, SERVICES, EDGES, limits)
+    # The gateway reads bodies itself, within each route's limit; aiohttp's own cap would answer
+    # first, in its own shape.
+    app = web.Application(client_max_size=max(limits.max_body_bytes, 1))
+    gateway.add_to(app)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        keepalive_timeout=settings.http_keepalive_timeout_s,
+        shutdown_timeout=settings.shutdown_grace_s,
+        handle_signals=False,
+        # aiohttp would inflate gzip bodies itself, with no cap on the output; the gateway inflates
+        # within its limits, and hands vendor routes their bytes as sent.
+        auto_decompress=False,
+    )
+    await runner.setup()
+    host, _, port = settings.http_addr.rpartition(":")
+    site = web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=False)
+    try:
+        await site.start()
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()

@@ -3,12 +3,15 @@ composition root as `ingestd serve` on 127.0.0.1 port 0, and gRPC stubs for it."
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import grpc
 import psycopg
 import pytest
@@ -127,3 +130,61 @@ async def client(settings: Settings) -> AsyncIterator[Client]:
 
 def grpc_channel(port: int) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+
+
+@dataclass
+class Http:
+    """An HTTP client of a running ingestd's gateway. `running` is the ingestd that stores, for
+    checks over gRPC; in upstream mode the gateway under test is a second process-like instance in
+    front of it."""
+
+    running: Running
+    port: int
+    session: aiohttp.ClientSession
+    mode: str
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    @staticmethod
+    def bearer(secret: str = PROJECT_SECRET) -> dict[str, str]:
+        return {"Authorization": f"Bearer {secret}"}
+
+
+@contextlib.asynccontextmanager
+async def http_gateway(settings: Settings, mode: str) -> AsyncIterator[Http]:
+    """A running ingestd and an HTTP client of its gateway: in-process, or a gateway-only
+    instance fronting it over gRPC (`--grpc-upstream`)."""
+    async with contextlib.AsyncExitStack() as stack:
+        started = await stack.enter_async_context(running(settings))
+        port = started.http_port
+        if mode == "upstream":
+            front = dataclasses.replace(
+                settings, grpc_upstream=f"127.0.0.1:{started.grpc_port}", migrate_on_start=False
+            )
+            port = (await stack.enter_async_context(running(front))).http_port
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        yield Http(started, port, session, mode)
+
+
+@pytest.fixture(
+    params=[
+        "sqlite-inprocess",
+        "sqlite-upstream",
+        pytest.param("postgres-inprocess", marks=pytest.mark.postgres),
+    ]
+)
+def http_target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """HTTP tests run on SQLite through both dispatchers, and on PostgreSQL in-process."""
+    database, mode = request.param.split("-")
+    if database == "sqlite":
+        return f"sqlite:///{tmp_path / 'ingestd.db'}", mode
+    url: str = request.getfixturevalue("postgres_url")
+    return url, mode
+
+
+@pytest.fixture
+async def http(http_target: tuple[str, str]) -> AsyncIterator[Http]:
+    database_url, mode = http_target
+    async with http_gateway(make_settings(database_url), mode) as client:
+        yield client

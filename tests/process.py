@@ -14,6 +14,7 @@ from tests.conftest import MASTER_SECRET, PROJECT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 _SERVING = re.compile(rb"serving gRPC on [0-9.]+:(\d+)")
+_SERVING_HTTP = re.compile(rb"serving HTTP on [0-9.]+:(\d+)")
 
 
 class ServerProcess:
@@ -25,6 +26,7 @@ class ServerProcess:
         self.env = env
         self.output = b""
         self.port = 0
+        self.http_port = 0
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -32,6 +34,7 @@ class ServerProcess:
         env = {
             **os.environ,
             "INGESTD_GRPC_ADDR": "127.0.0.1:0",
+            "INGESTD_HTTP_ADDR": "127.0.0.1:0",
             "INGESTD_DATABASE_URL": self.database_url,
             "INGESTD_BOOTSTRAP_MASTER_KEY": MASTER_SECRET,
             "INGESTD_BOOTSTRAP_PROJECT_KEY": PROJECT_SECRET,
@@ -51,12 +54,14 @@ class ServerProcess:
         )
         self._reader = asyncio.create_task(self._read())
         async with asyncio.timeout(timeout_s):
-            while not self.port:
+            while not self.http_port:
                 if self._process.returncode is not None:
                     raise RuntimeError(f"ingestd exited early:\n{self.output.decode(errors='replace')}")
-                match = _SERVING.search(self.output)
-                if match:
-                    self.port = int(match.group(1))
+                grpc_match = _SERVING.search(self.output)
+                http_match = _SERVING_HTTP.search(self.output)
+                if http_match:
+                    self.port = int(grpc_match.group(1)) if grpc_match else 0
+                    self.http_port = int(http_match.group(1))
                 else:
                     await asyncio.sleep(0.05)
         return self

@@ -1,0 +1,97 @@
+"""How the gateway reaches the RPCs behind its routes.
+
+`Dispatcher` is the seam: the composition root passes an in-process dispatcher that runs the
+shared call pipeline (no loopback hop, see style.md principle 7), or a `ChannelDispatcher` when the
+gateway fronts a remote ingestd. Both answer alike: a response plus the handler's response
+headers, or a `DispatchError` carrying the `google.rpc.Status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf.message import Message
+from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
+
+#: The trailer in which grpcio carries a `google.rpc.Status` with its details.
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+class DispatchError(Exception):
+    """An RPC failed with `status`."""
+
+    def __init__(self, status: status_pb2.Status) -> None:
+        super().__init__(status.message)
+        self.status = status
+
+
+class Dispatcher(Protocol):
+    async def unary(
+        self, rpc: str, request: Message, metadata: Mapping[str, str], *, peer: str
+    ) -> tuple[Message, dict[str, str]]:
+        """Calls `rpc` (`/pkg.Service/Method`); returns its response and response headers.
+
+        Raises:
+            DispatchError: the RPC failed.
+        """
+        ...
+
+
+# Request headers that describe this HTTP connection rather than the call; never forwarded.
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host", "content-length", "trailer"}
+)
+
+
+def forwarded_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """The request headers an RPC sees as metadata: all but hop-by-hop ones, lowercased
+    (grpc-gateway forwards a chosen set; in-process there is no reason to hide any)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP and v.isascii()}
+
+
+class ChannelDispatcher:
+    """Dispatches over a gRPC channel to a remote ingestd."""
+
+    def __init__(self, channel: grpc.aio.Channel, response_classes: Mapping[str, type[Message]]) -> None:
+        self._channel = channel
+        self._callables: dict[str, Any] = {
+            rpc: channel.unary_unary(
+                rpc, request_serializer=_serialize, response_deserializer=response_class.FromString
+            )
+            for rpc, response_class in response_classes.items()
+        }
+
+    async def unary(
+        self, rpc: str, request: Message, metadata: Mapping[str, str], *, peer: str
+    ) -> tuple[Message, dict[str, str]]:
+        outgoing = [(k, v) for k, v in metadata.items() if _valid_metadata_key(k)]
+        outgoing.append(("x-forwarded-for", peer))
+        call = self._callables[rpc](request, metadata=outgoing)
+        try:
+            response = await call
+            initial = await call.initial_metadata()
+        except grpc.aio.AioRpcError as error:
+            raise DispatchError(_status_of(error)) from None
+        headers = {k: v for k, v in (initial or ()) if isinstance(v, str)}
+        return response, headers
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def _valid_metadata_key(key: str) -> bool:
+    # gRPC metadata keys are lowercase ASCII letters, digits, `-`, `_` and `.`; `grpc-` is reserved.
+    return not key.startswith("grpc-") and all(c.isalnum() or c in "-_." for c in key)
+
+
+def _status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    trailing = error.trailing_metadata() or ()
+    for key, value in trailing:
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    code = error.code()
+    number = code.value[0] if code is not None else code_pb2.UNKNOWN
+    return status_pb2.Status(code=number, message=error.details() or "")

@@ -1,0 +1,39 @@
+"""What a vendor's HTTP edge may decide: its body cap, whether browsers may call it, a check that
+runs before the body is read, and how an error looks in its vendor's shape.
+
+A vendor's documented answers, errors included, are made by its dialect in `server/dialects`.
+An edge renders only what arises outside the dialect: a body over the cap, an unknown method, a
+failure of the server (UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL), or an error from the gateway's
+generic binding of query parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import orjson
+from google.rpc import status_pb2  # type: ignore[attr-defined]
+
+#: Renders (http status, status, request id) as (http status, body bytes).
+ErrorRenderer = Callable[[int, status_pb2.Status, str], tuple[int, bytes]]
+#: Looks at (headers, query) before the body is read; returns an error to answer instead, or None.
+Precheck = Callable[[Mapping[str, str], Mapping[str, str]], tuple[int, status_pb2.Status] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One vendor's HTTP edge."""
+
+    render_error: ErrorRenderer
+    #: The largest body read; None takes the gateway's setting.
+    max_body_bytes: int | None = None
+    #: Whether browsers call these routes (credentialed beacons and preflighted fetches).
+    cors: bool = False
+    precheck: Precheck | None = None
+    #: The Content-Type of the error bodies.
+    content_type: str = "application/json"
+
+
+def json_error(body: object) -> bytes:
+    return orjson.dumps(body)
