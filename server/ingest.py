@@ -151,8 +151,10 @@ class Ingest:
                 rejected[index] = row
         return rows, rejected
 
-    async def commit(self, call: Call, rows: Sequence[EventRow]) -> list[Stored]:
-        """Commits rows through the group writer, in the caller's key's name.
+    async def commit(self, call: Call, rows: Sequence[EventRow], *, keyless: bool = False) -> list[Stored]:
+        """Commits rows through the group writer, in the caller's key's name; with `keyless`, in no
+        key's name, for a vendor's documented open mode (Operyn's) that the server's
+        configuration, not the call, allows.
 
         Raises:
             Unauthenticated: the key was revoked before the commit.
@@ -161,7 +163,7 @@ class Ingest:
         # Even with no rows the writer is asked: it re-checks the key, so a revoked key is refused
         # rather than answered with rejections.
         try:
-            return await self._writer.write(call.principal.key_id, rows)
+            return await self._writer.write(None if keyless else call.principal.key_id, rows)
         except KeyRevoked:
             raise Unauthenticated("API key revoked", reason="KEY_REVOKED") from None
         except CommitFailed:

@@ -1,0 +1,413 @@
+"""Operyn's ingestion API (shared/seeds/002, compat.md §4) as a pure translator.
+
+Operyn's server is NestJS with Zod schemas; its source is not public, so its schemas are rebuilt
+from its docs. This module turns a request body (bytes as sent) into canonical `ingestd.v1.Event`s,
+or into the error Operyn documents. It never logs, writes, reads or counts.
+
+- `decode` undoes a gzip or deflate Content-Encoding (as Express' body-parser does) within a cap.
+- `parse` reads JSON the way body-parser does: an empty body is `{}`.
+- `log`, `log_batch`, `metric`, `deployment` validate a parsed body and build the events. Like
+  Zod, they report every issue, as `path: text` in Zod's own wording (`service: Required`,
+  `level: Invalid enum value. ...`), joined by `; `. A batch item's path starts with its index
+  (`[1].level: Required`), and one bad item rejects the whole batch.
+
+Where Operyn's docs are silent this module is lenient rather than strict: `null` counts as absent
+for optional fields, `timestamp` takes any ISO 8601 form Python reads (a zone-less time is UTC),
+and unknown fields are dropped, as Zod does.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from ingestd.v1 import event_pb2
+from server.normalize import MAX_MESSAGE_CHARS, MAX_SHORT_CHARS
+
+E = event_pb2
+
+#: Operyn's log levels and the canonical level of each.
+LEVELS: dict[str, int] = {
+    "debug": E.LEVEL_DEBUG,
+    "info": E.LEVEL_INFO,
+    "warn": E.LEVEL_WARNING,
+    "error": E.LEVEL_ERROR,
+    "fatal": E.LEVEL_FATAL,
+}
+_LEVEL_CHOICES = " | ".join(f"'{level}'" for level in LEVELS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: The prefix of each kind's validation message, as Operyn's docs spell the log one.
+LOG, METRIC, DEPLOYMENT = "log", "metric", "deployment"
+
+#: Canonical field names (in `Ingest.prepare`'s rejections) as Operyn's clients know them.
+_VENDOR_FIELD = {
+    "trace_id": "traceId",
+    "span_id": "spanId",
+    "release": "version",
+    "occurred_at": "timestamp",
+    "metric.name": "name",
+}
+
+
+class BodyRefused(Exception):
+    """The body cannot be read at all: Express answers before any Operyn code runs, with its own
+    error shape (`{"message", "error", "statusCode"}`)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Invalid(Exception):
+    """The body fails Operyn's schema: answered 400 `{"statusCode": 400, "message": ...}`."""
+
+    def __init__(self, kind: str, issues: Sequence[str]) -> None:
+        self.message = f"Invalid {kind} event: " + "; ".join(issues)
+        super().__init__(self.message)
+
+
+def decode(data: bytes, content_encoding: str, limit: int) -> bytes:
+    """The body with its Content-Encoding undone, at most `limit` bytes once inflated.
+
+    Raises:
+        BodyRefused: 413 past `limit`, 415 for an encoding other than identity, gzip or deflate,
+            400 for a corrupt stream.
+    """
+    encoding = content_encoding.strip().lower() or "identity"
+    if encoding == "identity":
+        return data
+    if encoding not in ("gzip", "deflate"):
+        raise BodyRefused(415, f'unsupported content encoding "{encoding}"')
+    inflater = zlib.decompressobj(wbits=(16 if encoding == "gzip" else 0) + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        raise BodyRefused(400, "invalid compressed body") from None
+    if len(out) > limit:
+        raise BodyRefused(413, "request entity too large")
+    if not inflater.eof:
+        raise BodyRefused(400, "unexpected end of compressed body")
+    return out
+
+
+def parse(data: bytes) -> object:
+    """The parsed JSON body; an empty body is `{}`, as body-parser makes it.
+
+    Raises:
+        BodyRefused: 400, in body-parser's wording, when the body is not JSON.
+    """
+    if not data.strip():
+        return {}
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if exc.pos >= len(data.rstrip()):
+            raise BodyRefused(400, "Unexpected end of JSON input") from None
+        raise BodyRefused(400, f"Unexpected token in JSON at position {exc.pos}") from None
+
+
+def log(value: object, *, max_depth: int) -> E.Event:
+    """One log event (`POST /events/logs`).
+
+    Raises:
+        Invalid: the body fails the log schema.
+    """
+    issues: list[str] = []
+    event = _log(value, "", issues, max_depth)
+    if issues:
+        raise Invalid(LOG, issues)
+    assert event is not None
+    return event
+
+
+def log_batch(value: object, *, max_depth: int, max_events: int) -> list[E.Event]:
+    """An array of log events (`POST /events/logs/batch`): 1 to `max_events` of them.
+
+    Raises:
+        Invalid: the body is not such an array, or any item fails the log schema.
+    """
+    if not isinstance(value, list):
+        raise Invalid(LOG, [f"Expected array, received {_type(value)}"])
+    if not value:
+        raise Invalid(LOG, ["Array must contain at least 1 element(s)"])
+    if len(value) > max_events:
+        raise Invalid(LOG, [f"Array must contain at most {max_events} element(s)"])
+    issues: list[str] = []
+    events = [_log(item, f"[{index}].", issues, max_depth) for index, item in enumerate(value)]
+    if issues:
+        raise Invalid(LOG, issues)
+    return [e for e in events if e is not None]
+
+
+def metric(value: object) -> E.Event:
+    """One metric data point (`POST /events/metrics`).
+
+    Raises:
+        Invalid: the body fails the metric schema.
+    """
+    issues: list[str] = []
+    fields = _object(value, "", issues)
+    if fields is None:
+        raise Invalid(METRIC, issues)
+    check = _Checker(fields, "", issues)
+    service = check.service()
+    name = check.string("name", required=True)
+    number = check.number("value")
+    unit = check.string("unit", required=True)
+    occurred = check.timestamp()
+    labels = check.labels("labels")
+    if issues:
+        raise Invalid(METRIC, issues)
+    event = E.Event(
+        kind=E.KIND_METRIC,
+        service=service,
+        metric=E.MetricBody(name=name, value=number, unit=unit, labels=labels),
+    )
+    env = labels.get("env")
+    if env and len(env) <= MAX_SHORT_CHARS:
+        # Operyn recommends `env` in labels; as the envelope's environment it can be filtered on.
+        event.environment = env
+    if occurred is not None:
+        event.occurred_at.CopyFrom(occurred)
+    return event
+
+
+def deployment(value: object, *, max_depth: int) -> E.Event:
+    """One deployment (`POST /events/deployments`).
+
+    Raises:
+        Invalid: the body fails the deployment schema.
+    """
+    issues: list[str] = []
+    fields = _object(value, "", issues)
+    if fields is None:
+        raise Invalid(DEPLOYMENT, issues)
+    check = _Checker(fields, "", issues)
+    service = check.service()
+    version = check.string("version", required=True, max_chars=MAX_SHORT_CHARS)
+    environment = check.string("environment", required=True, max_chars=MAX_SHORT_CHARS)
+    git_hash = check.string("gitHash")
+    occurred = check.timestamp()
+    metadata = check.metadata(max_depth)
+    if issues:
+        raise Invalid(DEPLOYMENT, issues)
+    event = E.Event(
+        kind=E.KIND_DEPLOYMENT,
+        service=service,
+        release=version,
+        environment=environment,
+        deployment=E.DeploymentBody(commit_sha=git_hash, metadata=metadata),
+    )
+    if occurred is not None:
+        event.occurred_at.CopyFrom(occurred)
+    return event
+
+
+def rejection(kind: str, rejected: Mapping[int, Sequence[tuple[str, str]]], *, batch: bool) -> Invalid:
+    """`Ingest.prepare`'s rejections (canonical field names) as Operyn's validation error."""
+    issues = []
+    for index, violations in sorted(rejected.items()):
+        prefix = f"[{index}]." if batch else ""
+        for field, description in violations:
+            name = _VENDOR_FIELD.get(field, field.rsplit(".", 1)[-1])
+            issues.append(f"{prefix}{name}: {description}")
+    return Invalid(kind, issues)
+
+
+def services(events: Sequence[E.Event]) -> set[str]:
+    """The distinct services the events name."""
+    return {event.service for event in events}
+
+
+def _log(value: object, prefix: str, issues: list[str], max_depth: int) -> E.Event | None:
+    fields = _object(value, prefix, issues)
+    if fields is None:
+        return None
+    before = len(issues)
+    check = _Checker(fields, prefix, issues)
+    service = check.service()
+    level = check.level()
+    message = check.string("message", required=True, max_chars=MAX_MESSAGE_CHARS)
+    occurred = check.timestamp()
+    trace_id = check.string("traceId", max_chars=MAX_SHORT_CHARS)
+    span_id = check.string("spanId", max_chars=MAX_SHORT_CHARS)
+    metadata = check.metadata(max_depth)
+    if len(issues) > before:
+        return None
+    event = E.Event(
+        kind=E.KIND_LOG,
+        level=LEVELS[level],  # type: ignore[arg-type]
+        message=message,
+        service=service,
+        trace_id=trace_id,
+        span_id=span_id,
+        log=E.LogBody(level_text=level, metadata=metadata),
+    )
+    _environment_from(event, metadata.fields.get("env") if metadata is not None else None)
+    if occurred is not None:
+        event.occurred_at.CopyFrom(occurred)
+    return event
+
+
+def _environment_from(event: E.Event, env: struct_pb2.Value | None) -> None:
+    # Operyn recommends an `env` key in a log's metadata; as the envelope's environment it can be
+    # filtered on, and the metadata keeps it as sent.
+    if env is not None and env.WhichOneof("kind") == "string_value":
+        text = env.string_value
+        if text and len(text) <= MAX_SHORT_CHARS:
+            event.environment = text
+
+
+def _object(value: object, prefix: str, issues: list[str]) -> dict[str, object] | None:
+    if isinstance(value, dict):
+        return value
+    # A batch item's own path is its index: `[2]: Expected object, received string`.
+    issues.append(f"{prefix[:-1]}: " + _expected("object", value) if prefix else _expected("object", value))
+    return None
+
+
+@dataclass(slots=True)
+class _Checker:
+    """Reads the fields of one body object, appending Zod-worded issues for the bad ones."""
+
+    fields: dict[str, object]
+    prefix: str
+    issues: list[str]
+
+    def _issue(self, name: str, text: str) -> None:
+        self.issues.append(f"{self.prefix}{name}: {text}")
+
+    def _get(self, name: str, kind: str, test: Callable[[object], bool], required: bool) -> object | None:
+        value = self.fields.get(name)
+        if value is None:
+            if required:
+                self._issue(name, "Required")
+            return None
+        if not test(value):
+            self._issue(name, _expected(kind, value))
+            return None
+        return value
+
+    def string(self, name: str, *, required: bool = False, max_chars: int | None = None) -> str:
+        value = self._get(name, "string", _is_string, required)
+        if not isinstance(value, str):
+            return ""
+        if max_chars is not None and len(value) > max_chars:
+            self._issue(name, f"String must contain at most {max_chars} character(s)")
+        return value
+
+    def service(self) -> str:
+        """`service`, trimmed (Operyn trims it and leaves its casing alone)."""
+        value = self._get("service", "string", _is_string, required=True)
+        if not isinstance(value, str):
+            return ""
+        value = value.strip()
+        if not value:
+            self._issue("service", "String must contain at least 1 character(s)")
+        elif len(value) > MAX_SHORT_CHARS:
+            self._issue("service", f"String must contain at most {MAX_SHORT_CHARS} character(s)")
+        return value
+
+    def level(self) -> str:
+        value = self._get("level", "string", _is_string, required=True)
+        if not isinstance(value, str):
+            return ""
+        if value not in LEVELS:
+            self._issue("level", f"Invalid enum value. Expected {_LEVEL_CHOICES}, received '{value}'")
+        return value
+
+    def number(self, name: str) -> float:
+        value = self._get(name, "number", _is_number, required=True)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    def timestamp(self) -> timestamp_pb2.Timestamp | None:
+        value = self._get("timestamp", "string", _is_string, required=False)
+        if not isinstance(value, str):
+            return None
+        parsed = _parse_time(value)
+        if parsed is None:
+            self._issue("timestamp", "Invalid datetime")
+        return parsed
+
+    def metadata(self, max_depth: int) -> struct_pb2.Struct | None:
+        value = self._get("metadata", "object", lambda v: isinstance(v, dict), required=False)
+        if not isinstance(value, dict):
+            return None
+        if _deeper_than(value, max_depth):
+            self._issue("metadata", f"Nested deeper than {max_depth} levels")
+            return None
+        struct = struct_pb2.Struct()
+        struct.update(value)
+        return struct
+
+    def labels(self, name: str) -> dict[str, str]:
+        value = self._get(name, "object", lambda v: isinstance(v, dict), required=False)
+        if not isinstance(value, dict):
+            return {}
+        for key, item in value.items():
+            if not isinstance(item, str):
+                self._issue(f"{name}.{key}", _expected("string", item))
+        return value
+
+
+def _is_string(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _type(value: object) -> str:
+    """Zod's name for the type of a JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _expected(kind: str, value: object) -> str:
+    return f"Expected {kind}, received {_type(value)}"
+
+
+def _parse_time(text: str) -> timestamp_pb2.Timestamp | None:
+    """An ISO 8601 date or date-time; one without a zone is UTC, as on Operyn's (UTC) servers."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000
+    )
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether `value` nests containers more than `limit` levels deep (iteratively, so a deep
+    body cannot exhaust the stack)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
