@@ -1,4 +1,4 @@
-"""The README's first-event example runs, as written, against a live ingestd."""
+"""The README's first-event examples run, as written, against a live ingestd."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import io
 import re
+import shlex
+
+import orjson
 
 from ingestd.v1 import event_service_pb2
-from tests.conftest import PROJECT_SECRET, Client
+from tests.conftest import PROJECT_SECRET, Client, Http
 from tests.process import ROOT
 
 
@@ -35,3 +38,19 @@ async def test_first_event_example(client: Client) -> None:
         event_service_pb2.GetEventRequest(project="default", event=event_id), metadata=client.project
     )
     assert (got.event.message, got.event.service) == ("hello from python", "demo")
+
+
+async def test_http_example(http: Http) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, re.DOTALL) if "events:write" in b)
+    commands = [c.replace("\\\n", " ") for c in re.split(r"\n(?=curl )", block.strip())]
+    for command in commands:
+        argv = shlex.split(command.replace("http://127.0.0.1:3001", http.url("")))
+        argv = [a.replace("pk_your_project_key", PROJECT_SECRET) for a in argv]
+        process = await asyncio.create_subprocess_exec(
+            *argv, "--silent", "--fail-with-body", stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        assert process.returncode == 0, out
+    listed = orjson.loads(out)
+    assert [(e["message"], e["service"]) for e in listed["events"]] == [("hello from curl", "demo")]
