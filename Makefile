@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: serve test lint generate bench clean
+.PHONY: serve test lint generate assets bench clean
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(PY_STAMP) $(NODE_STAMP)
 ## Regenerate the committed Python code from proto/ after editing a .proto file.
 generate: $(PY_STAMP)
 	$(BIN)/python -m tools.protogen
+
+## Re-copy the API docs' Swagger UI and Scalar files from node_modules into gateway/static.
+assets: $(PY_STAMP) $(NODE_STAMP)
+	$(BIN)/python -m tools.assets
 
 ## Throughput against bare aiohttp/grpc.aio handlers; see bench/README.md.
 bench: $(PY_STAMP)

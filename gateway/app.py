@@ -108,7 +108,8 @@ class HttpGateway:
         app.router.add_route("*", "/{tail:.*}", self.handle)
 
     def _match(self, method: str, path: str) -> tuple[_Binding, dict[str, str]] | None:
-        for binding in self._bindings.get(method, ()):
+        # HEAD is a GET without a body (aiohttp drops the body); vendor health probes use it.
+        for binding in self._bindings.get("GET" if method == "HEAD" else method, ()):
             variables = binding.route.match(path)
             if variables is not None:
                 return binding, variables
@@ -144,7 +145,7 @@ class HttpGateway:
         self, request: web.Request, binding: _Binding, variables: dict[str, str], request_id: str
     ) -> web.Response:
         edge = binding.edge
-        if edge is not None and edge.precheck is not None:
+        if edge is not None and edge.precheck is not None and (binding.body_field != "" or binding.raw):
             refused = edge.precheck(request.headers, request.query)
             if refused is not None:
                 return self._error(edge, refused[1], refused[0], request_id)
@@ -211,6 +212,8 @@ class HttpGateway:
         for key, given in values.items():
             if key in variables or (binding.body_field and key.split(".")[0] == binding.body_field):
                 continue
+            if binding.edge and key.split(".")[0] not in binding.request_class.DESCRIPTOR.fields_by_name:
+                continue  # vendor servers ignore the parameters they do not define
             assign_text(message, key, given)
 
     def _unmatched(self, request: web.Request, path: str, request_id: str) -> web.StreamResponse:
@@ -247,7 +250,7 @@ class HttpGateway:
         if edge is None:
             return web.Response(status=http, body=status_body(status), content_type=_JSON, headers=headers)
         http, body = edge.render_error(http, status, request_id)
-        headers["Content-Type"] = edge.content_type
+        headers["Content-Type"] = edge.content_type_for(http) if edge.content_type_for else edge.content_type
         return web.Response(status=http, body=body, headers=headers)
 
 

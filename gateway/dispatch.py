@@ -54,10 +54,16 @@ def forwarded_metadata(headers: Mapping[str, str]) -> dict[str, str]:
 class ChannelDispatcher:
     """Dispatches over a gRPC channel to a remote ingestd."""
 
-    def __init__(self, channel: grpc.aio.Channel, response_classes: Mapping[str, type[Message]]) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        response_classes: Mapping[str, type[Message]],
+        client_streaming: frozenset[str] = frozenset(),
+    ) -> None:
         self._channel = channel
+        self._streaming = client_streaming
         self._callables: dict[str, Any] = {
-            rpc: channel.unary_unary(
+            rpc: (channel.stream_unary if rpc in client_streaming else channel.unary_unary)(
                 rpc, request_serializer=_serialize, response_deserializer=response_class.FromString
             )
             for rpc, response_class in response_classes.items()
@@ -68,7 +74,10 @@ class ChannelDispatcher:
     ) -> tuple[Message, dict[str, str]]:
         outgoing = [(k, v) for k, v in metadata.items() if _valid_metadata_key(k)]
         outgoing.append(("x-forwarded-for", peer))
-        call = self._callables[rpc](request, metadata=outgoing)
+        # Over HTTP a client-streaming RPC receives the request body as its one message.
+        call = self._callables[rpc](
+            iter((request,)) if rpc in self._streaming else request, metadata=outgoing
+        )
         try:
             response = await call
             initial = await call.initial_metadata()

@@ -3,7 +3,7 @@ no loopback hop (style.md principle 7)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from google.protobuf.message import Message
 
@@ -23,9 +23,16 @@ class InProcessDispatcher:
         self, rpc: str, request: Message, metadata: Mapping[str, str], *, peer: str
     ) -> tuple[Message, dict[str, str]]:
         headers: dict[str, str] = {}
+        endpoint = self._endpoints[rpc]
         try:
+            if endpoint.client_streaming:
+                # Over HTTP a client-streaming RPC receives the request body as its one message.
+                response = await self._pipeline.stream(
+                    endpoint, _once(request), metadata, request_id=request_id_from(metadata), peer=peer
+                )
+                return response, headers
             response = await self._pipeline.unary(
-                self._endpoints[rpc],
+                endpoint,
                 request,
                 metadata,
                 request_id=request_id_from(metadata),
@@ -35,3 +42,7 @@ class InProcessDispatcher:
         except IngestdError as error:
             raise DispatchError(error.to_status()) from None
         return response, headers
+
+
+async def _once(message: Message) -> AsyncIterator[Message]:
+    yield message

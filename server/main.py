@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.app import GatewayLimits, HttpGateway
 from gateway.dispatch import ChannelDispatcher, Dispatcher
+from gateway.docs import add_docs_routes
 from gateway.edges import EDGES
+from gateway.openapi import build_document, load_descriptor_set
 from server.access import Access
 from server.admin import Admin
 from server.bootstrap import BootstrapKeys, bootstrap
@@ -119,14 +122,11 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
 
 @contextlib.asynccontextmanager
 async def _upstream_gateway(settings: Settings) -> AsyncIterator[Running]:
-    response_classes = {
-        f"/{s.full_name}/{m.name}": message_factory.GetMessageClass(m.output_type)
-        for s in SERVICES
-        for m in s.methods
-        if not m.client_streaming
-    }
+    methods = {f"/{s.full_name}/{m.name}": m for s in SERVICES for m in s.methods}
+    response_classes = {rpc: message_factory.GetMessageClass(m.output_type) for rpc, m in methods.items()}
+    streaming = frozenset(rpc for rpc, m in methods.items() if m.client_streaming)
     async with grpc.aio.insecure_channel(settings.grpc_upstream) as channel:
-        dispatcher = ChannelDispatcher(channel, response_classes)
+        dispatcher = ChannelDispatcher(channel, response_classes, streaming)
         async with _http_site(settings, dispatcher) as http_port:
             yield Running(settings, 0, http_port, None)
 
@@ -144,6 +144,16 @@ async def _http_site(settings: Settings, dispatcher: Dispatcher) -> AsyncIterato
     # The gateway reads bodies itself, within each route's limit; aiohttp's own cap would answer
     # first, in its own shape.
     app = web.Application(client_max_size=max(limits.max_body_bytes, 1))
+    document = build_document(
+        SERVICES,
+        gateway.routes,
+        title="ingestd",
+        version=_version(),
+        descriptor_set=load_descriptor_set(),
+        description="ingestd's own API and the ingest APIs of the vendors it serves.",
+    )
+    # The docs routes go first: the gateway's catch-all route takes every other path.
+    add_docs_routes(app, document)
     gateway.add_to(app)
     runner = web.AppRunner(
         app,
@@ -163,3 +173,10 @@ async def _http_site(settings: Settings, dispatcher: Dispatcher) -> AsyncIterato
         yield int(runner.addresses[0][1])
     finally:
         await runner.cleanup()
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ingestd")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"

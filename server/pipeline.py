@@ -47,6 +47,7 @@ class Call:
     log: dict[str, object] = field(default_factory=dict)
     authenticator: Authenticator | None = None
     cached_auth: bool = False
+    peer: str = ""
 
     async def authenticate(self, secret: str) -> Principal:
         """Authenticates `secret` and makes it the call's principal.
@@ -177,6 +178,7 @@ class Pipeline:
                 response_metadata if response_metadata is not None else {},
                 authenticator=self._authenticator,
                 cached_auth=endpoint.cached_auth,
+                peer=peer,
             )
             if not endpoint.handler_auth:
                 await call.authenticate(secret_from_metadata(metadata))

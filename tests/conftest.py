@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from ingestd.v1 import admin_service_pb2_grpc, event_service_pb2_grpc, ingest_service_pb2_grpc
+from server.clock import Clock
 from server.config import Settings
 from server.main import Running, running
 
@@ -152,11 +153,11 @@ class Http:
 
 
 @contextlib.asynccontextmanager
-async def http_gateway(settings: Settings, mode: str) -> AsyncIterator[Http]:
+async def http_gateway(settings: Settings, mode: str, clock: Clock | None = None) -> AsyncIterator[Http]:
     """A running ingestd and an HTTP client of its gateway: in-process, or a gateway-only
     instance fronting it over gRPC (`--grpc-upstream`)."""
     async with contextlib.AsyncExitStack() as stack:
-        started = await stack.enter_async_context(running(settings))
+        started = await stack.enter_async_context(running(settings, clock))
         port = started.http_port
         if mode == "upstream":
             front = dataclasses.replace(

@@ -33,6 +33,8 @@ class Edge:
     precheck: Precheck | None = None
     #: The Content-Type of the error bodies.
     content_type: str = "application/json"
+    #: The error Content-Type by HTTP status, where a vendor's differ; overrides `content_type`.
+    content_type_for: Callable[[int], str] | None = None
 
 
 def json_error(body: object) -> bytes:

@@ -222,3 +222,9 @@ async def test_request_ids_are_echoed(http: Http) -> None:
     status, _, response_headers = await _json(http, "GET", "/v1/projects/default/events", headers=headers)
     assert status == 200
     assert response_headers["X-Request-Id"] == "trace-me-123"
+
+
+async def test_a_client_streaming_rpc_takes_the_body_as_its_one_message(http: Http) -> None:
+    path = "/v1/projects/default/events:stream"
+    status, body, _ = await _json(http, "POST", path, json={"events": [ERROR_EVENT, ERROR_EVENT]})
+    assert (status, body["acceptedCount"]) == (200, "2")

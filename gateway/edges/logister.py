@@ -1,0 +1,38 @@
+"""The Logister HTTP edge: its 2 MiB body cap and its error shape (see `gateway.edges.base`).
+
+Logister answers every error as JSON with `Content-Type: application/json; charset=utf-8`. A body
+over the cap is refused before authentication, as Logister's own body limiter does, with
+`{"error": "telemetry request exceeds 2097152 bytes", "code": "request_bytes", "limit": 2097152}`.
+A key refused anywhere is `{"error": "Unauthorized"}`; every other error is `{"error": message}`.
+No CORS: Logister's clients are servers and apps, and Logister has no CORS configuration.
+"""
+
+from __future__ import annotations
+
+from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
+
+from gateway.edges.base import Edge, json_error
+from gateway.status import error_info
+
+#: Logister's wire cap for a request body (`ClientSubmissions::RequestLimits::MAX_WIRE_BYTES`).
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+def _render(http_status: int, status: status_pb2.Status, request_id: str) -> tuple[int, bytes]:
+    info = error_info(status)
+    if info.reason == "PAYLOAD_TOO_LARGE":
+        limit = int(info.metadata.get("limit", MAX_BODY_BYTES))
+        body: dict[str, object] = {
+            "error": f"telemetry request exceeds {limit} bytes",
+            "code": "request_bytes",
+            "limit": limit,
+        }
+        return 413, json_error(body)
+    if status.code == code_pb2.UNAUTHENTICATED:
+        return 401, json_error({"error": "Unauthorized"})
+    return http_status, json_error({"error": status.message})
+
+
+EDGE = Edge(
+    render_error=_render, max_body_bytes=MAX_BODY_BYTES, content_type="application/json; charset=utf-8"
+)

@@ -1,0 +1,345 @@
+"""What Logister accepts on the wire, and how it reads values: pure functions, no I/O.
+
+Its payload limits and its NDJSON batch decoding, its identities (UUIDs, `legacy_id`), and
+values read as Ruby reads them (`present?`, `to_s`, lenient times).
+
+The limits and the decoding follow Logister's own server (`TelemetryPayloadLimits`, `TelemetryBatchDecoder` in
+taimoorq/logister; compat.md §2.4 and §2.6): the same limits, the same codes, the same messages,
+checked in the same order. A failure is returned as a `Refusal` that the servicer renders as
+`{"error": message, "code": code, ...}` with its HTTP status.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from google.protobuf import timestamp_pb2
+
+#: A Logister request body on the wire, single event or compressed batch.
+MAX_WIRE_BYTES = 2 * 1024 * 1024
+MAX_DECOMPRESSED_BYTES = 8 * 1024 * 1024
+MAX_BATCH_EVENTS = 100
+
+MAX_EVENT_BYTES = 1024 * 1024
+MAX_CONTEXT_DEPTH = 16
+MAX_CONTEXT_KEYS = 512
+MAX_ARRAY_LENGTH = 1_000
+MAX_STRING_BYTES = 256 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024
+
+_UUID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+_NEEDS_UNDERSCORE = re.compile(r"[A-Z-]|::")
+_WORD_BOUNDARY = re.compile(r"(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request Logister refuses as a whole: HTTP `status`, a machine `code`, a `message`, and
+    any extra body fields (`limit`, `actual`)."""
+
+    status: int
+    code: str
+    message: str
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def body(self) -> dict[str, object]:
+        """The response body, `{"error", "code", ...extra}`."""
+        return {"error": self.message, "code": self.code, **self.extra}
+
+
+@functools.lru_cache(maxsize=4096)
+def underscore(key: str) -> str:
+    """A key as Logister normalizes it, ActiveSupport's `underscore.downcase`: `eventType` and
+    `EVENT_TYPE` become `event_type`, `HTTPStatus` becomes `http_status`, `a-b` becomes `a_b`."""
+    if not _NEEDS_UNDERSCORE.search(key):
+        return key.lower()
+    word = _WORD_BOUNDARY.sub("_", key.replace("::", "/"))
+    return word.replace("-", "_").lower()
+
+
+def normalize_uuid(value: object) -> str | None:
+    """The lower-cased UUID text of `value`, or None when it is not a UUID in 8-4-4-4-12 form."""
+    if not isinstance(value, str):
+        value = "" if value is None or isinstance(value, (dict, list)) else str(value)
+    text = value.strip().lower()
+    return text if _UUID.match(text) else None
+
+
+def present(value: object) -> bool:
+    """Ruby's `present?`: not nil, false, a blank string, or an empty array or hash."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    return True
+
+
+def first_present(*values: object) -> Any:
+    return next((v for v in values if present(v)), None)
+
+
+def text(value: object) -> str:
+    """A scalar as Ruby's `to_s` writes it; arrays, hashes and nil are empty."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return ""
+
+
+def number(value: object) -> float | None:
+    """A JSON number, or a string holding one; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def parse_time(value: object) -> timestamp_pb2.Timestamp | None:
+    """An ISO 8601 time (naive means UTC; `Z` and offsets accepted) or Unix seconds, or None when
+    `value` is neither; Logister then uses the time it received the event."""
+    seconds: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        raw = value.strip()
+        if raw.endswith(" UTC"):
+            raw = raw[:-4] + "Z"
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        seconds = parsed.timestamp()
+    if seconds is None or not -62_135_596_800 <= seconds <= 253_402_300_799:
+        return None
+    micros = round(seconds * 1_000_000)
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromMicroseconds(micros)
+    return stamp
+
+
+def legacy_id(uuid: str) -> int:
+    """Logister's `legacy_id` (its database's integer id), derived from the Logister id: a stable
+    positive integer below 2**53, so JavaScript clients read it exactly."""
+    digest = hashlib.sha256(uuid.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (2**53 - 1) + 1
+
+
+def derived_uuid(name: str) -> str:
+    """A UUID (version 5 layout) derived from SHA-256 of `name`, for things Logister identifies by
+    their content: a span without a `uuid` by its trace and span, a deployment by its repository,
+    environment and release."""
+    digest = bytearray(hashlib.sha256(name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def idempotency_key(uuid: str) -> str:
+    return f"logister:{uuid}"
+
+
+def _exceeded(code: str, limit: int, actual: int) -> Refusal:
+    return Refusal(
+        413,
+        code,
+        f"telemetry payload {code.replace('_', ' ')} exceeds {limit}",
+        {"limit": limit, "actual": actual},
+    )
+
+
+class _Exceeded(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+
+
+class _Walk:
+    """One pass over an event, counting keys and estimated bytes as Logister does: each key and
+    scalar costs its text's bytes plus 4, `null` costs 8."""
+
+    __slots__ = ("keys", "size")
+
+    def __init__(self) -> None:
+        self.keys = 0
+        self.size = 0
+
+    def add(self, size: int) -> None:
+        self.size += size + 4
+        if self.size > MAX_EVENT_BYTES:
+            raise _Exceeded(_exceeded("event_bytes", MAX_EVENT_BYTES, self.size))
+
+    def walk(self, value: Any, depth: int) -> None:
+        if depth > MAX_CONTEXT_DEPTH:
+            raise _Exceeded(_exceeded("context_depth", MAX_CONTEXT_DEPTH, depth))
+        if isinstance(value, dict):
+            self.keys += len(value)
+            if self.keys > MAX_CONTEXT_KEYS:
+                raise _Exceeded(_exceeded("context_keys", MAX_CONTEXT_KEYS, self.keys))
+            for key, nested in value.items():
+                self.add(len(key.encode()))
+                self.walk(nested, depth + 1)
+        elif isinstance(value, list):
+            if len(value) > MAX_ARRAY_LENGTH:
+                raise _Exceeded(_exceeded("array_length", MAX_ARRAY_LENGTH, len(value)))
+            for nested in value:
+                self.walk(nested, depth + 1)
+        elif isinstance(value, str):
+            size = len(value.encode())
+            if size > MAX_STRING_BYTES:
+                raise _Exceeded(_exceeded("string_bytes", MAX_STRING_BYTES, size))
+            self.add(size)
+        elif value is None:
+            self.add(4)
+        elif isinstance(value, bool):
+            self.add(4 if value else 5)
+        else:
+            self.add(len(str(value)))
+
+
+def check_limits(event: dict[str, Any]) -> Refusal | None:
+    """The first limit `event` (one event object as sent, keys not yet normalized) exceeds, or
+    None: message bytes, then depth, keys, array length, string bytes and estimated event bytes
+    as the walk meets them."""
+    message = event.get("message")
+    if isinstance(message, str):
+        size = len(message.encode())
+        if size > MAX_MESSAGE_BYTES:
+            return _exceeded("message_bytes", MAX_MESSAGE_BYTES, size)
+    walk = _Walk()
+    try:
+        walk.walk(event, 0)
+    except _Exceeded as exceeded:
+        return exceeded.refusal
+    return None
+
+
+def content_encoding_refusal(header: str) -> Refusal | None:
+    """Refuses a Content-Encoding other than none, `identity` or `gzip` (a comma list must reduce
+    to exactly one of them)."""
+    encodings = _encodings(header)
+    if not encodings or encodings in (["identity"], ["gzip"]):
+        return None
+    unsupported = [e for e in encodings if e not in ("gzip", "identity")]
+    label = ", ".join(unsupported or encodings)
+    return Refusal(415, "unsupported_encoding", f"unsupported telemetry batch content encoding: {label}")
+
+
+def _encodings(header: str) -> list[str]:
+    return [part.strip() for part in header.lower().split(",") if part.strip()]
+
+
+def decode_batch(data: bytes, content_encoding: str) -> list[dict[str, Any]] | Refusal:
+    """The event objects of a batch body, one per non-blank NDJSON line, or why it is refused.
+
+    In order: the encoding (415), the compressed size (413), gzip inflation within 8 MiB (400,
+    413), then line by line the event count (413), JSON (400), the envelope and its `event`
+    object (400), its identity (400: a valid `uuid` or `event_id`, the same if both are given)
+    and its payload limits (413); an empty batch is 400.
+    """
+    refused = content_encoding_refusal(content_encoding)
+    if refused is not None:
+        return refused
+    if len(data) > MAX_WIRE_BYTES:
+        return Refusal(413, "compressed_bytes", f"telemetry batch exceeds {MAX_WIRE_BYTES} bytes")
+    if _encodings(content_encoding) == ["gzip"]:
+        inflated = _inflate(data)
+        if isinstance(inflated, Refusal):
+            return inflated
+        data = inflated
+    return _parse_lines(data)
+
+
+def _inflate(data: bytes) -> bytes | Refusal:
+    # Only the first gzip member is read, as Ruby's GzipReader does; inflating stops one byte past
+    # the cap, so a small bomb never allocates more than the cap.
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
+    except zlib.error as exc:
+        return Refusal(400, "invalid_gzip", f"invalid gzip telemetry batch: {exc}")
+    if len(out) > MAX_DECOMPRESSED_BYTES:
+        return Refusal(
+            413,
+            "decompressed_bytes",
+            f"telemetry batch exceeds {MAX_DECOMPRESSED_BYTES} decompressed bytes",
+        )
+    if not inflater.eof:
+        return Refusal(400, "invalid_gzip", "invalid gzip telemetry batch: unexpected end of file")
+    return out
+
+
+def _parse_lines(data: bytes) -> list[dict[str, Any]] | Refusal:
+    events: list[dict[str, Any]] = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        if len(events) >= MAX_BATCH_EVENTS:
+            return Refusal(413, "event_count", f"telemetry batch exceeds {MAX_BATCH_EVENTS} events")
+        try:
+            envelope = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            return Refusal(400, "invalid_json", f"telemetry batch line {number} is invalid JSON: {exc}")
+        if not isinstance(envelope, dict):
+            return Refusal(
+                400, "invalid_envelope", f"telemetry batch line {number} must contain an envelope object"
+            )
+        event = envelope.get("event")
+        if not isinstance(event, dict):
+            return Refusal(
+                400, "missing_event", f"telemetry batch line {number} must contain an event object"
+            )
+        refused = _identity_refusal(event, number) or check_limits(event)
+        if refused is not None:
+            return refused
+        events.append(event)
+    if not events:
+        return Refusal(400, "empty_batch", "telemetry batch must contain at least one event")
+    return events
+
+
+def _identity_refusal(event: dict[str, Any], number: int) -> Refusal | None:
+    # Keys are compared as Logister normalizes them, so `eventId` and `UUID` count.
+    supplied: list[object] = []
+    by_key: dict[str, object] = {}
+    for key, value in event.items():
+        by_key[underscore(key)] = value
+    for name in ("uuid", "event_id"):
+        value = by_key.get(name)
+        if value is not None and not isinstance(value, (dict, list)) and str(value).strip():
+            supplied.append(value)
+    if not supplied:
+        return Refusal(
+            400, "missing_identity", f"telemetry batch line {number} requires a nonblank uuid or event_id"
+        )
+    identities = [normalize_uuid(value) for value in supplied]
+    if any(identity is None for identity in identities):
+        return Refusal(
+            400, "invalid_identity", f"telemetry batch line {number} uuid/event_id must be a valid UUID"
+        )
+    if len(set(identities)) > 1:
+        return Refusal(
+            400,
+            "conflicting_identity",
+            f"telemetry batch line {number} uuid and event_id must identify the same envelope",
+        )
+    return None

@@ -1,0 +1,116 @@
+"""The Open Sentry servicer: `POST /v1/ingest` and `GET /health` (shared/seeds/001, compat.md §3.1).
+
+Thin: it finds the key where Open Sentry's SDKs put it, runs the translator in
+`server.dialects.opensentry`, writes through `Ingest`, and answers with Open Sentry's bodies. The
+checks run in Open Sentry's order, so a request with several faults gets the answer Open Sentry
+gives it:
+
+1. no key in `X-Open-Sentry-Key`, `X-Sentry-Clone-Key` or the first `key` query parameter → 401;
+2. a body over 256 KiB → 413;
+3. a body that is not JSON → 400 `Invalid JSON`;
+4. a body that fails the schema → 400 `Invalid payload` (the whole batch);
+5. an unknown or revoked key, or one that is neither a public nor a project key → 403;
+6. otherwise every item is stored and the answer is 202 `{"id": <uuid4>}`: a batch id, which
+   appears in the server's log line for the call (it is not an event id).
+
+Over HTTP the edge (`gateway.edges.opensentry`) caps the body while reading it, and first refuses
+a keyless request whose body might exceed the cap; both checks are repeated here for gRPC callers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+from ingestd.compat.opensentry.v1 import opensentry_service_pb2 as pb
+from server.dialects import opensentry
+from server.dialects.base import VendorContext, method, reply
+from server.errors import Unauthenticated
+from server.keys import PROJECT, PUBLIC
+from server.pipeline import Call, Endpoint
+
+SERVICE = "ingestd.compat.opensentry.v1.OpenSentryService"
+
+#: Open Sentry refuses bodies larger than this many bytes.
+MAX_BODY_BYTES = 262_144
+#: Public keys are what Open Sentry's DSNs carry. Project keys are accepted too, for server-side
+#: senders that already hold one; master keys (which name no project) and other vendors' server
+#: and client keys are refused like an unknown key.
+ACCEPTED_KINDS = frozenset({PUBLIC, PROJECT})
+_MAX_DETAIL_CHARS = 200
+
+
+def presented_key(metadata: Mapping[str, str], query_keys: Sequence[str]) -> str:
+    """The key of a request: the first of `x-open-sentry-key`, `x-sentry-clone-key` and the first
+    `key` query parameter that is present. A present but empty header still wins (JavaScript's
+    `??`), and then the request has no key."""
+    for header in ("x-open-sentry-key", "x-sentry-clone-key"):
+        value = metadata.get(header)
+        if value is not None:
+            return value
+    return query_keys[0] if query_keys else ""
+
+
+class OpenSentryServicer:
+    """OpenSentryService."""
+
+    def __init__(self, context: VendorContext) -> None:
+        self._context = context
+
+    def endpoints(self) -> list[Endpoint]:
+        return [
+            Endpoint(method(SERVICE, "GetHealth"), self.get_health, handler_auth=True),
+            Endpoint(method(SERVICE, "Ingest"), self.ingest, cached_auth=True, handler_auth=True),
+        ]
+
+    async def get_health(self, call: Call, request: pb.GetHealthRequest) -> pb.GetHealthResponse:
+        return reply(call, pb.GetHealthResponse, 200, {"status": "ok"})
+
+    async def ingest(self, call: Call, request: pb.IngestRequest) -> pb.IngestResponse:
+        key = presented_key(call.metadata, request.key)
+        if not key:
+            return _refuse(call, 401, "Missing auth key", "no key")
+        data = request.body.data
+        if len(data) > MAX_BODY_BYTES:
+            return _refuse(call, 413, "Payload too large", f"{len(data)} bytes")
+        try:
+            events = opensentry.translate(opensentry.parse(data))
+        except opensentry.InvalidJson:
+            return _refuse(call, 400, "Invalid JSON", "not JSON")
+        except opensentry.InvalidPayload as invalid:
+            return _refuse(call, 400, "Invalid payload", str(invalid))
+        project = await self._project(call, key)
+        if project is None:
+            return _refuse(call, 403, "Invalid DSN key", "key refused")
+        rows, rejected = self._context.ingest.prepare(project, events, dialect="opensentry")
+        if rejected:
+            # Open Sentry's schema passed, but ingestd cannot store an item (a limit of the
+            # canonical event): refused whole, as a schema failure would be.
+            index, violations = min(rejected.items())
+            field, problem = violations[0]
+            return _refuse(call, 400, "Invalid payload", f"[{index}].{field}: {problem}")
+        try:
+            await self._context.ingest.commit(call, rows)
+        except Unauthenticated:
+            return _refuse(call, 403, "Invalid DSN key", "key revoked")
+        batch_id = str(uuid.uuid4())
+        call.log.update(project=project, batch_id=batch_id, accepted=len(rows))
+        return reply(call, pb.IngestResponse, 202, {"id": batch_id})
+
+    async def _project(self, call: Call, key: str) -> str | None:
+        """The project of an accepted key; None for a key Open Sentry would not find."""
+        try:
+            principal = await call.authenticate(key)
+        except Unauthenticated as refused:
+            call.log["key_refused"] = refused.reason
+            return None
+        if principal.kind not in ACCEPTED_KINDS or not principal.project:
+            call.log["key_refused"] = "KEY_KIND"
+            return None
+        return await self._context.access.project(principal, "", write=True)
+
+
+def _refuse(call: Call, status: int, error: str, detail: str) -> pb.IngestResponse:
+    # The detail may quote the sender's own keys: bounded, so a log line stays a line.
+    call.log.update(http_status=status, refused=detail[:_MAX_DETAIL_CHARS])
+    return reply(call, pb.IngestResponse, status, {"error": error})
