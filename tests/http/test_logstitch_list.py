@@ -97,11 +97,16 @@ async def test_bad_parameters_answer_validation_errors(http: Http) -> None:
         ("category=billing", "category"),
         ("actor_type=robot", "actor_type"),
         ("cursor=not-a-cursor", "cursor"),
-        ("colour=red", "colour"),
     ):
         status, body = await call(http, "GET", f"{EVENTS}?{params}")
         assert status == 400, (params, body)
         assert [d["field"] for d in assert_error(body, "validation_error")["details"]] == [field], params
+
+
+async def test_unknown_parameters_are_ignored_like_a_vendor_server_does(http: Http) -> None:
+    status, body = await call(http, "GET", f"{EVENTS}?colour=red&limit=5")
+    assert status == 200, body
+    assert (body["events"], body["has_more"]) == ([], False)
 
 
 async def test_cursor_pages_cover_every_event_once(http: Http) -> None:
