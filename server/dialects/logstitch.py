@@ -29,6 +29,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.common import zod_expected, zod_type
 
 E = event_pb2
 
@@ -272,22 +273,6 @@ def _shallow(value: object, where: str, found: list[Detail]) -> bool:
     return True
 
 
-def _expected(what: str, value: object) -> str:
-    return f"Expected {what}, received {_js_type(value)}"
-
-
-def _js_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 # --- JSON values to google.protobuf.Value ------------------------------------------------------
 
 
@@ -307,3 +292,8 @@ def _to_value(target: struct_pb2.Value, value: object) -> None:
         assert isinstance(value, list)
         target.list_value.SetInParent()
         target.list_value.extend(value)
+
+
+# Shared with the other dialects (server/dialects/common.py).
+_expected = zod_expected
+_js_type = zod_type

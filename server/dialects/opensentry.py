@@ -20,13 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from google.protobuf import timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.common import iso_timestamp, nests_deeper
 
 E = event_pb2
 
@@ -46,7 +45,6 @@ TITLE_CHARS = 500
 #: that sums of counts still fit in 64 bits.
 MAX_SAFE_INTEGER = 2**53 - 1
 _INT32_MAX = 2**31 - 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _LEVELS: dict[str, int] = {
     "fatal": E.LEVEL_FATAL,
@@ -236,36 +234,6 @@ def _free_object(obj: JsonObject, key: str, path: str) -> JsonObject | None:
     return record
 
 
-def _nests_deeper(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
-def _timestamp(text: str | None) -> timestamp_pb2.Timestamp | None:
-    """An ISO 8601 time as a Timestamp; None when absent or unreadable. A time without an offset
-    is UTC, as `new Date()` reads a date alone."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return timestamp_pb2.Timestamp(
-        seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000
-    )
-
-
 def _envelope(event: event_pb2.Event, item: JsonObject, path: str, *, tags_and_user: bool = True) -> None:
     """What items share: environment, timestamp, and tags and user (release is per kind)."""
     environment = _str(item, "environment", path)
@@ -444,3 +412,8 @@ def _generation(item: JsonObject, path: str) -> event_pb2.Event:
     )
     _envelope(event, item, path)
     return event
+
+
+# Shared with the other dialects (server/dialects/common.py).
+_nests_deeper = nests_deeper
+_timestamp = iso_timestamp

@@ -21,12 +21,12 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.common import iso_timestamp, nests_deeper, zod_expected, zod_type
 from server.normalize import MAX_MESSAGE_CHARS, MAX_SHORT_CHARS
 
 E = event_pb2
@@ -40,7 +40,6 @@ LEVELS: dict[str, int] = {
     "fatal": E.LEVEL_FATAL,
 }
 _LEVEL_CHOICES = " | ".join(f"'{level}'" for level in LEVELS)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The prefix of each kind's validation message, as Operyn's docs spell the log one.
 LOG, METRIC, DEPLOYMENT = "log", "metric", "deployment"
@@ -365,49 +364,8 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _type(value: object) -> str:
-    """Zod's name for the type of a JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _expected(kind: str, value: object) -> str:
-    return f"Expected {kind}, received {_type(value)}"
-
-
-def _parse_time(text: str) -> timestamp_pb2.Timestamp | None:
-    """An ISO 8601 date or date-time; one without a zone is UTC, as on Operyn's (UTC) servers."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return timestamp_pb2.Timestamp(
-        seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000
-    )
-
-
-def _deeper_than(value: object, limit: int) -> bool:
-    """Whether `value` nests containers more than `limit` levels deep (iteratively, so a deep
-    body cannot exhaust the stack)."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
-    return False
+# Shared with the other dialects (server/dialects/common.py).
+_type = zod_type
+_expected = zod_expected
+_parse_time = iso_timestamp
+_deeper_than = nests_deeper

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ import orjson
 from google.protobuf import timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.common import nests_deeper, zod_type
 
 E = event_pb2
 
@@ -104,21 +105,6 @@ def parse_json(data: bytes) -> object:
 
 
 # ---- the schema -------------------------------------------------------------------------------
-
-
-def _type_name(value: object) -> str:
-    """The type Zod reports as `received`."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _number(value: object) -> str | None:
@@ -397,18 +383,6 @@ def _timestamp(ms: float) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
 
 
-def _depth_exceeds(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children: Any
-        if isinstance(item, Mapping):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list)))
-    return False
+# Shared with the other dialects (server/dialects/common.py).
+_type_name = zod_type
+_depth_exceeds = nests_deeper
