@@ -19,7 +19,6 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway._codec_scalars import (
@@ -31,12 +30,22 @@ from gateway._codec_scalars import (
     enum_type,
     invalid,
     message_type,
-    parse_timestamp,
     scalar_decoder,
     show,
 )
+from gateway._codec_wkt import (
+    LIST_LIKE,
+    REFUSALS,
+    TOO_DEEP,
+    Merge,
+    Violations,
+    annotate,
+    merge_by_reference,
+    record,
+    refusal,
+    well_known_merge,
+)
 
-Merge = Callable[[Any, Any, bool, int], None]
 # (proto name, kind, apply, null, containing oneof name or None): `apply(message, value,
 # ignore_unknown, depth)` assigns a non-null value (for _MESSAGE it is the field type's merge, given
 # the submessage); `null(message)` handles null.
@@ -45,14 +54,9 @@ _GENERIC: Final = object()
 _STRING: Final = object()
 _MESSAGE: Final = object()
 
-# What upb raises when an assignment is refused; ParseDict turns these into rejections as well.
-REFUSALS: Final = (ValueError, TypeError, OverflowError, AttributeError)
 _EXTENSION_KEY: Final = re.compile(r"\[[a-zA-Z0-9\._]*\]$")  # json_format._VALID_EXTENSION_NAME
-_TOO_DEEP: Final = f"nested more than {MAX_DEPTH} messages deep"
-_WRAPPERS_FILE: Final = "google/protobuf/wrappers.proto"
 _VALUE: Final = "google.protobuf.Value"
 _NULL_VALUE: Final = "google.protobuf.NullValue"
-_LIST_LIKE: Final = (list, tuple)
 
 _plans: dict[Descriptor, _Plan] = {}
 
@@ -66,30 +70,6 @@ def plan_for(descriptor: Descriptor) -> _Plan:
         _plans[descriptor] = plan
         plan.compile()
     return plan
-
-
-def refusal(exc: Exception) -> str:
-    """A violation's description for an assignment upb refused."""
-    return str(exc) or type(exc).__name__
-
-
-_Violations = list[tuple[list[str], str]]
-
-
-def _annotate(exc: Invalid, segment: str, into: _Violations | None) -> _Violations:
-    for segments, _ in exc.violations:
-        segments.append(segment)
-    if into is None:
-        return exc.violations
-    into.extend(exc.violations)
-    return into
-
-
-def _record(into: _Violations | None, segment: str, description: str) -> _Violations:
-    if into is None:
-        into = []
-    into.append(([segment], description))
-    return into
 
 
 class _Plan:
@@ -119,21 +99,21 @@ class _RegularPlan(_Plan):
 
     def merge(self, message: Any, value: Any, ignore_unknown: bool, depth: int) -> None:
         if depth > MAX_DEPTH:
-            raise invalid(_TOO_DEEP)
+            raise invalid(TOO_DEEP)
         if type(value) is not dict and not isinstance(value, dict):
             self._merge_non_object(value, ignore_unknown)
             return
         fields = self.fields
         clashes = self.oneof_keys
-        found: _Violations | None = None
+        found: Violations | None = None
         seen: dict[str, str] | None = None  # oneof name -> the key that set it
         for key, item in value.items():
             field = fields.get(key)
             if field is None:
                 if type(key) is not str or _EXTENSION_KEY.match(key):
-                    found = _record(found, str(key), f"{self.descriptor.full_name} has no extensions")
+                    found = record(found, str(key), f"{self.descriptor.full_name} has no extensions")
                 elif not ignore_unknown:
-                    found = _record(found, key, "unknown field")
+                    found = record(found, key, "unknown field")
                 continue
             name, kind, apply, null, oneof = field
             if oneof is not None or clashes:
@@ -141,12 +121,12 @@ class _RegularPlan(_Plan):
                     seen = {}
                 if key in clashes:
                     if key in seen:
-                        found = _record(found, key, f"{seen[key]} is already set; {key} is a oneof")
+                        found = record(found, key, f"{seen[key]} is already set; {key} is a oneof")
                         continue
                     seen[key] = key
                 if oneof is not None and item is not None:
                     if oneof in seen:
-                        found = _record(found, key, f"{seen[oneof]} is already set; {oneof} takes one field")
+                        found = record(found, key, f"{seen[oneof]} is already set; {oneof} takes one field")
                         continue
                     seen[oneof] = key
             # The two commonest cases inline (a Python call per field is a good part of the cost).
@@ -163,9 +143,9 @@ class _RegularPlan(_Plan):
                 else:
                     apply(message, item, ignore_unknown, depth)
             except Invalid as exc:
-                found = _annotate(exc, key, found)
+                found = annotate(exc, key, found)
             except REFUSALS as exc:
-                found = _record(found, key, refusal(exc))
+                found = record(found, key, refusal(exc))
         if found:
             raise Invalid(found)
 
@@ -174,7 +154,7 @@ class _RegularPlan(_Plan):
         # string or an array as a list of field names: if none is known (or it is empty), the
         # message is set and empty, under ignore_unknown; the names are unknown fields otherwise.
         fields = self.fields
-        if isinstance(value, (str, *_LIST_LIKE)) and all(
+        if isinstance(value, (str, *LIST_LIKE)) and all(
             isinstance(name, str) and name not in fields and not _EXTENSION_KEY.match(name) for name in value
         ):
             if ignore_unknown or not value:
@@ -184,154 +164,20 @@ class _RegularPlan(_Plan):
         raise invalid(f"expected an object, not {show(value)}")
 
 
-class _TimestampPlan(_Plan):
-    def merge(self, message: Any, value: Any, ignore_unknown: bool, depth: int) -> None:
-        if depth > MAX_DEPTH:
-            raise invalid(_TOO_DEEP)
-        message.seconds, message.nanos = parse_timestamp(value)
-
-
-class _TextPlan(_Plan):
-    """Duration and FieldMask: rare enough for the reference `FromJsonString`."""
-
-    def merge(self, message: Any, value: Any, ignore_unknown: bool, depth: int) -> None:
-        if depth > MAX_DEPTH:
-            raise invalid(_TOO_DEEP)
-        try:
-            message.FromJsonString(value)
-        except Exception:
-            raise invalid(f"{show(value)} is not a valid {self.descriptor.name}") from None
-
-
-class _WrapperPlan(_Plan):
-    def compile(self) -> None:
-        self.decode = scalar_decoder(self.descriptor.fields_by_name["value"])
-
-    def merge(self, message: Any, value: Any, ignore_unknown: bool, depth: int) -> None:
-        if depth > MAX_DEPTH:
-            raise invalid(_TOO_DEEP)
-        message.value = self.decode(value)
-
-
-class _ReferencePlan(_Plan):
-    """Any (and extendable messages): json_format itself, given the depth budget that is left."""
-
-    def merge(self, message: Any, value: Any, ignore_unknown: bool, depth: int) -> None:
-        try:
-            json_format.ParseDict(value, message, ignore_unknown, None, MAX_DEPTH + 1 - depth)
-        except Exception as exc:
-            raise invalid(str(exc) or type(exc).__name__) from None
-
-
-def merge_struct(message: Any, value: Any, ignore_unknown: bool, depth: int) -> None:
-    """google.protobuf.Struct from a JSON object (replacing what was there, as ParseDict does)."""
-    if depth > MAX_DEPTH:
-        raise invalid(_TOO_DEEP)
-    if not isinstance(value, dict):
-        raise invalid(f"expected an object, not {show(value)}")
-    message.Clear()  # also marks an empty Struct present, as in ParseDict
-    if not value:
-        return
-    inner = depth + 1
-    if inner > MAX_DEPTH:
-        raise invalid(_TOO_DEEP)
-    fields = message.fields
-    found: _Violations | None = None
-    for key, item in value.items():
-        try:
-            # The JSON scalars inline, for speed; null, objects and arrays through merge_value.
-            kind = type(item)
-            if kind is str:
-                fields[key].string_value = item
-            elif kind is bool:
-                fields[key].bool_value = item
-            elif kind is int or kind is float:
-                fields[key].number_value = item
-            else:
-                merge_value(fields[key], item, ignore_unknown, inner)
-        except Invalid as exc:
-            found = _annotate(exc, str(key), found)
-        except REFUSALS as exc:
-            found = _record(found, str(key), refusal(exc))
-    if found:
-        raise Invalid(found)
-
-
-def merge_list_value(message: Any, value: Any, ignore_unknown: bool, depth: int) -> None:
-    """google.protobuf.ListValue from a JSON array (replacing what was there)."""
-    if depth > MAX_DEPTH:
-        raise invalid(_TOO_DEEP)
-    if not isinstance(value, _LIST_LIKE):
-        raise invalid(f"expected an array, not {show(value)}")
-    message.ClearField("values")
-    add = message.values.add
-    inner = depth + 1
-    found: _Violations | None = None
-    for index, item in enumerate(value):
-        try:
-            merge_value(add(), item, ignore_unknown, inner)
-        except Invalid as exc:
-            found = _annotate(exc, f"[{index}]", found)
-        except REFUSALS as exc:
-            found = _record(found, f"[{index}]", refusal(exc))
-    if found:
-        raise Invalid(found)
-
-
-def merge_value(message: Any, value: Any, ignore_unknown: bool, depth: int) -> None:
-    """google.protobuf.Value from any JSON value (null is `null_value`)."""
-    if depth > MAX_DEPTH:
-        raise invalid(_TOO_DEEP)
-    if isinstance(value, dict):
-        merge_struct(message.struct_value, value, ignore_unknown, depth + 1)
-    elif isinstance(value, _LIST_LIKE):
-        merge_list_value(message.list_value, value, ignore_unknown, depth + 1)
-    elif value is None:
-        message.null_value = 0
-    elif isinstance(value, bool):
-        message.bool_value = value
-    elif isinstance(value, str):
-        message.string_value = value
-    elif isinstance(value, (int, float)):
-        message.number_value = value
-    else:
-        raise invalid(f"expected a JSON value, not {show(value)}")
-
-
-class _FunctionPlan(_Plan):
-    """Struct, ListValue and Value: plans over the functions above."""
+class _WellKnownPlan(_Plan):
+    """A well-known type (or an extendable message): a function from `_codec_wkt`."""
 
     def __init__(self, descriptor: Descriptor, merge: Merge) -> None:
         super().__init__(descriptor)
         self.merge = merge  # type: ignore[method-assign,assignment]
 
 
-_FUNCTIONS: Final[dict[str, Merge]] = {
-    "google.protobuf.Struct": merge_struct,
-    "google.protobuf.ListValue": merge_list_value,
-    "google.protobuf.Value": merge_value,
-}
-
-
-_WKT_PLANS: Final[dict[str, type[_Plan]]] = {
-    "google.protobuf.Timestamp": _TimestampPlan,
-    "google.protobuf.Duration": _TextPlan,
-    "google.protobuf.FieldMask": _TextPlan,
-    "google.protobuf.Any": _ReferencePlan,
-}
-
-
 def _new_plan(descriptor: Descriptor) -> _Plan:
-    if descriptor.file.name == _WRAPPERS_FILE:
-        return _WrapperPlan(descriptor)
-    function = _FUNCTIONS.get(descriptor.full_name)
-    if function is not None:
-        return _FunctionPlan(descriptor, function)
-    kind = _WKT_PLANS.get(descriptor.full_name)
-    if kind is not None:
-        return kind(descriptor)
+    merge = well_known_merge(descriptor)
+    if merge is not None:
+        return _WellKnownPlan(descriptor, merge)
     if descriptor.is_extendable:
-        return _ReferencePlan(descriptor)
+        return _WellKnownPlan(descriptor, merge_by_reference)
     return _RegularPlan(descriptor)
 
 
@@ -467,7 +313,7 @@ def _scalar_field(field: FieldDescriptor) -> Callable[[Any, Any, bool, int], Non
 
 
 def _elements(value: Any) -> Any:
-    if type(value) is list or isinstance(value, _LIST_LIKE):
+    if type(value) is list or isinstance(value, LIST_LIKE):
         return value
     raise invalid(f"expected an array, not {show(value)}")
 
@@ -484,7 +330,7 @@ def _repeated_scalar_field(field: FieldDescriptor) -> Callable[[Any, Any, bool, 
             getattr(message, name).extend(elements)
             return
         decoded = []
-        found: _Violations | None = None
+        found: Violations | None = None
         for index, element in enumerate(elements):
             try:
                 if element is None:
@@ -492,9 +338,9 @@ def _repeated_scalar_field(field: FieldDescriptor) -> Callable[[Any, Any, bool, 
                 decoded.append(decode(element))
             except UnknownEnum as exc:
                 if not ignore_unknown:
-                    found = _annotate(exc, f"[{index}]", found)
+                    found = annotate(exc, f"[{index}]", found)
             except Invalid as exc:
-                found = _annotate(exc, f"[{index}]", found)
+                found = annotate(exc, f"[{index}]", found)
         if found:
             raise Invalid(found)
         getattr(message, name).extend(decoded)
@@ -513,7 +359,7 @@ def _repeated_message_field(field: FieldDescriptor) -> Callable[[Any, Any, bool,
         elements = _elements(item)
         add = getattr(message, name).add
         inner = depth + 1
-        found: _Violations | None = None
+        found: Violations | None = None
         for index, element in enumerate(elements):
             try:
                 sub = add()
@@ -521,9 +367,9 @@ def _repeated_message_field(field: FieldDescriptor) -> Callable[[Any, Any, bool,
                     raise invalid("null is not a valid element")
                 merge(sub, element, ignore_unknown, inner)
             except Invalid as exc:
-                found = _annotate(exc, f"[{index}]", found)
+                found = annotate(exc, f"[{index}]", found)
             except REFUSALS as exc:
-                found = _record(found, f"[{index}]", refusal(exc))
+                found = record(found, f"[{index}]", refusal(exc))
         if found:
             raise Invalid(found)
 
@@ -548,16 +394,19 @@ def _map_field(field: FieldDescriptor) -> Callable[[Any, Any, bool, int], None]:
         if not isinstance(item, dict):
             raise invalid(f"expected an object, not {show(item)}")
         container = getattr(message, name)
-        if plain_strings and all(
-            type(key) is str and key.isascii() and type(value) is str and value.isascii()
-            for key, value in item.items()
-        ):
-            for key, value in item.items():
-                container[key] = value
-            return
         inner = depth + 1
-        found: _Violations | None = None
+        found: Violations | None = None
         for key, value in item.items():
+            # map<string, string> (tags, labels) skips the converters.
+            if (
+                plain_strings
+                and type(value) is str
+                and type(key) is str
+                and value.isascii()
+                and key.isascii()
+            ):
+                container[key] = value
+                continue
             try:
                 converted = decode_key(key)
                 if merge is not None:
@@ -570,9 +419,9 @@ def _map_field(field: FieldDescriptor) -> Callable[[Any, Any, bool, int], None]:
                         if not ignore_unknown:
                             raise
             except Invalid as exc:
-                found = _annotate(exc, str(key), found)
+                found = annotate(exc, str(key), found)
             except REFUSALS as exc:
-                found = _record(found, str(key), refusal(exc))
+                found = record(found, str(key), refusal(exc))
         if found:
             raise Invalid(found)
 

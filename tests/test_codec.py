@@ -15,7 +15,7 @@ import copy
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -93,16 +93,16 @@ _WKT = {
 }
 _MESSAGE, _ENUM = _P.TYPE_MESSAGE, _P.TYPE_ENUM
 _COLOUR, _NESTED, _NULL = (
-    ".ingestd.codectest.Colour",
-    ".ingestd.codectest.Nested",
+    ".codec_testing.v1.Colour",
+    ".codec_testing.v1.Nested",
     ".google.protobuf.NullValue",
 )
 
 
 def _everything_file() -> descriptor_pb2.FileDescriptorProto:
     file = descriptor_pb2.FileDescriptorProto(
-        name="ingestd_tests/codec_test.proto",
-        package="ingestd.codectest",
+        name="codec_testing/v1/everything.proto",
+        package="codec_testing.v1",
         syntax="proto3",
         dependency=[
             f"google/protobuf/{name}.proto"
@@ -180,7 +180,7 @@ def _everything_file() -> descriptor_pb2.FileDescriptorProto:
             entry.field.add(name="value", number=2, type=_ENUM, type_name=_COLOUR)
         else:
             entry.field.add(name="value", number=2, type=_MESSAGE, type_name=_WKT.get(value, _NESTED))
-        add(name, _MESSAGE, f".ingestd.codectest.Everything.{entry.name}", repeated=True)
+        add(name, _MESSAGE, f".codec_testing.v1.Everything.{entry.name}", repeated=True)
     return file
 
 
@@ -188,15 +188,15 @@ def _load_everything() -> type[Message]:
     # The default pool, so that Any can pack these types; added once per process.
     pool = descriptor_pool.Default()
     try:
-        pool.FindFileByName("ingestd_tests/codec_test.proto")
+        pool.FindFileByName("codec_testing/v1/everything.proto")
     except KeyError:
         pool.Add(_everything_file())
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("ingestd.codectest.Everything"))
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("codec_testing.v1.Everything"))
 
 
-Everything = _load_everything()
-Nested = message_factory.GetMessageClass(
-    descriptor_pool.Default().FindMessageTypeByName("ingestd.codectest.Nested")
+Everything: Any = _load_everything()
+Nested: Any = message_factory.GetMessageClass(
+    descriptor_pool.Default().FindMessageTypeByName("codec_testing.v1.Nested")
 )
 
 REQUESTS: list[Descriptor] = [
@@ -211,7 +211,8 @@ RESPONSES: list[Descriptor] = [
     for service in module.DESCRIPTOR.services_by_name.values()
     for method in service.methods
 ]
-DESCRIPTORS: list[Descriptor] = [Everything.DESCRIPTOR, event_pb2.Event.DESCRIPTOR, *REQUESTS]
+EVENT = cast(Descriptor, event_pb2.Event.DESCRIPTOR)
+DESCRIPTORS: list[Descriptor] = [Everything.DESCRIPTOR, EVENT, *REQUESTS]
 
 # --- strategies from descriptors ---------------------------------------------------------------
 
@@ -360,14 +361,14 @@ def _field_values(field: FieldDescriptor, depth: int, nan: bool) -> st.SearchStr
     return st.lists(element, max_size=3) if field.is_repeated else element
 
 
-def _build(cls: type[Message], chosen: tuple[tuple[str, Any], ...]) -> Message:
+def _build(cls: type[Message], chosen: tuple[tuple[str, Any], ...]) -> Any:
     message: Any = cls()
     fields = message.DESCRIPTOR.fields_by_name
     for name, value in chosen:
         if value is None:
             continue
         field = fields[name]
-        container = getattr(message, name) if field.is_repeated else None
+        container: Any = getattr(message, name) if field.is_repeated else None
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             for key, item in value.items():
                 if isinstance(item, Message):
@@ -424,7 +425,7 @@ def assert_parity(descriptor: Descriptor, document: Any) -> None:
         if expected is None:
             assert isinstance(got, DecodeError), f"ParseDict rejects, codec accepts (ignore_unknown={ignore})"
         else:
-            assert got == expected, f"ParseDict accepts, codec differs (ignore_unknown={ignore}): {got}"
+            assert got == expected, f"ParseDict accepts, codec differs (ignore_unknown={ignore}): {got!r}"
     lenient = _ours(descriptor, document, True)
     if isinstance(strict, DecodeError) and not isinstance(lenient, DecodeError):
         # What ignore_unknown forgives is unknown fields and unknown enum names, nothing else.
@@ -487,7 +488,7 @@ _ODD_VALUES: list[Any] = [
     "2025-11-22T16:37:60Z", "2025-11-22T16:37:00.Z", "2025-11-22T16:37:00+99:99", "2025-11-22 16:37:00Z",
     "1.5s", "-1.5s", "1s", "s", "1.0000000001s", "fooBar,baz", "foo_bar",
     [], [None], [1, "a"], ["fDouble"], ["unknownName"], ["a", "b"], {}, {"a": 1}, {"a": None},
-    {"@type": "type.googleapis.com/ingestd.codectest.Nested", "a": 1}, {"@type": "nope"},
+    {"@type": "type.googleapis.com/codec_testing.v1.Nested", "a": 1}, {"@type": "nope"},
 ]  # fmt: skip
 _NASTY: st.SearchStrategy[Any] = (
     st.sampled_from(_ODD_VALUES)
@@ -628,7 +629,7 @@ _EDGES = [
     ("fieldMask", "fooBar,baz.quxQuux"), ("fieldMask", "foo_bar"), ("struct", []),
     ("struct", {"a": [1, {"b": None}]}), ("listValue", {}), ("empty", {}), ("empty", ""), ("empty", ["x"]),
     ("empty", ["choice"]), ("fNested", "fa"), ("fNested", ["bText"]), ("fNested", [1]), ("fNested", 1),
-    ("any", {}), ("any", {"@type": "type.googleapis.com/ingestd.codectest.Nested", "a": 1}),
+    ("any", {}), ("any", {"@type": "type.googleapis.com/codec_testing.v1.Nested", "a": 1}),
     ("any", {"@type": "type.googleapis.com/google.protobuf.Timestamp", "value": "1970-01-01T00:00:00Z"}),
     ("any", {"a": 1}), ("wInt64", "5"), ("wInt64", None), ("wBool", "true"), ("wBytes", "AA"),
     ("wFloat", "NaN"), ("cNull", None), ("cString", None), ("oInt32", 0), ("jsonCustom", "x"),
@@ -662,7 +663,8 @@ def test_documented_conversions() -> None:
     assert message.value.WhichOneof("kind") == "null_value"
     assert dict(message.m_bool_string) == {True: "t"}
     assert (message.timestamp.seconds, message.timestamp.nanos) == (0, 500_000_000)
-    assert math.isnan(codec.decode({"fDouble": "NaN"}).f_double)
+    nan: Any = codec.decode({"fDouble": "NaN"})
+    assert math.isnan(nan.f_double)
     encoded = codec.encode(message)
     assert encoded["fInt64"] == "7" and encoded["fFloat"] == 0.1 and encoded["fDouble"] == "-Infinity"
 
@@ -686,7 +688,7 @@ def test_encode_refuses_what_message_to_dict_refuses(message: Message) -> None:
 
 
 def test_encode_keeps_what_message_to_dict_keeps() -> None:
-    message = Everything(
+    message: Any = Everything(
         f_colour=9, value=struct_pb2.Value(), null=0, f_float=0.1, w_uint64=wrappers_pb2.UInt64Value()
     )
     message.m_bool_string[False] = ""
@@ -695,7 +697,7 @@ def test_encode_keeps_what_message_to_dict_keeps() -> None:
 
 # --- tables: violations ------------------------------------------------------------------------
 
-WRITE = ingest_service_pb2.WriteEventsRequest.DESCRIPTOR
+WRITE = cast(Descriptor, ingest_service_pb2.WriteEventsRequest.DESCRIPTOR)
 
 
 @pytest.mark.parametrize(
