@@ -1,17 +1,23 @@
 """`python -m bench`: measure ingestd against the bare baselines and print one table.
 
 Contract: targets run one after another (never two servers at once), the baselines first; each
-target's server is its own child process and the load comes from this process. The exit status
-is 0 when every target that ran did so without errors, 1 when a call failed, a server did not
-start or misbehaved on exit, and 2 for bad flags. A skipped target (PostgreSQL unreachable) is
-reported with its reason and does not fail the run. Missing a goal does not fail the run either:
-this is a measurement, not a test.
+target's server is its own child process and the load comes from this process. A target none of
+whose scenarios was chosen is not started. Every chosen scenario runs even when an earlier one
+failed; the exit status is 0 when every target that ran did so without errors, 1 when a call
+failed (a non-2xx answer included), a server did not start or misbehaved on exit, and 2 for bad
+flags. A skipped target (PostgreSQL unreachable) is reported with its reason and does not fail the
+run. Missing a goal does not fail the run either: this is a measurement, not a test.
+
+`--targets` and `--scenarios` take comma lists of names or globs (`http-*`, `*:canonical`); a
+scenario kind without its route (`http-single`, `http-batch100`) means every route's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import fnmatch
+import math
 import os
 import sys
 import time
@@ -20,14 +26,17 @@ from dataclasses import dataclass
 
 from bench.children import StartFailed
 from bench.cpu import CpuMeter, machine_busy_s
-from bench.events import json_body, mean_size, proto_events
-from bench.load import Load, drive_grpc, drive_http
+from bench.events import mean_size, proto_events
+from bench.load import HttpRequests, Load, drive_grpc, drive_http
 from bench.report import BUSY_MACHINE, Row, render
-from bench.scenarios import SCENARIOS, request_payloads
-from bench.targets import AUTHORIZATION, PROJECT, TARGETS, Started, TargetSkipped, started
+from bench.routes import ROUTES, Keys, bare_taken
+from bench.scenarios import SCENARIOS, Scenario, request_payloads
+from bench.targets import AUTHORIZATION, PLACEHOLDER_KEYS, PROJECT, TARGETS, Started, TargetSkipped, started
 
 _EVENTS = 1000
-_JSON_BODIES = 16
+#: The most Logister batch requests a second a phase is expected to need bodies for: its gzip
+#: bodies are compressed up front for this rate (beyond it, in the load loop).
+_GZIP_POOL_RATE = 500
 #: A server idle after its load that takes longer than this to exit on SIGTERM is reported.
 _SLOW_STOP_S = 3.0
 #: What the servers print when they start, which may land just after the readiness probe passed.
@@ -35,11 +44,19 @@ _STARTUP_LINES = ("ingestd serving", "First start", "bare ")
 
 
 def _names(text: str, known: Sequence[str], what: str) -> list[str]:
-    chosen = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in known]
-    if unknown or not chosen:
+    """The names in `known` that the comma list `text` chooses, in `known`'s order: each item is a
+    name, a glob, or a prefix before `:` (`http-single` for `http-single:*`)."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    chosen: set[str] = set()
+    unknown = []
+    for item in items:
+        found = [name for name in known if fnmatch.fnmatchcase(name, item) or name.startswith(item + ":")]
+        if not found:
+            unknown.append(item)
+        chosen.update(found)
+    if unknown or not items:
         raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; choose among {', '.join(known)}")
-    return chosen
+    return [name for name in known if name in chosen]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -48,18 +65,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--targets",
         type=lambda text: _names(text, list(TARGETS), "targets"),
         default=list(TARGETS),
-        help=f"comma list among {','.join(TARGETS)} (default: all)",
+        help=f"comma list of names or globs among {','.join(TARGETS)} (default: all)",
     )
     parser.add_argument(
         "--scenarios",
         type=lambda text: _names(text, list(SCENARIOS), "scenarios"),
         default=list(SCENARIOS),
-        help=f"comma list among {','.join(SCENARIOS)} (default: all)",
+        help=f"comma list of names or globs (http-*, *:canonical) among {','.join(SCENARIOS)} (default: all)",
     )
     parser.add_argument(
         "--seconds", type=float, help="measured seconds per scenario (default 4, --quick 1.5)"
     )
-    parser.add_argument("--concurrency", type=int, default=32, help="outstanding unary calls (default 32)")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="outstanding unary calls or HTTP requests (default 32)"
+    )
     parser.add_argument("--streams", type=int, default=8, help="concurrent StreamEvents streams (default 8)")
     parser.add_argument("--quick", action="store_true", help="short phases: 0.5 s warm-up, 1.5 s measured")
     args = parser.parse_args(argv)
@@ -72,28 +91,45 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 @dataclass(frozen=True, slots=True)
 class Payloads:
-    """Everything sent, built once before any server starts."""
+    """The gRPC requests, serialized once before any server starts (HTTP bodies are made per
+    target, as some carry a key the target makes: see `_http_requests`)."""
 
     grpc: dict[str, list[bytes]]
-    json: list[bytes]
 
 
-async def _measure(running: Started, load: Load, payloads: Payloads, rows: list[Row]) -> None:
+def _http_requests(scenario: Scenario, keys: Keys, load: Load, ingestd: bool) -> HttpRequests:
+    """What `scenario` sends to a target: to ingestd, bodies whose ids it has not seen."""
+    route = ROUTES[scenario.route]
+    batch = scenario.events_per_message > 1
+    expected = math.ceil((load.warmup_s + load.seconds) * _GZIP_POOL_RATE)
+    return HttpRequests(
+        path=route.path(batch),
+        headers=route.request_headers(batch, keys),
+        bodies=route.bodies(batch, keys, expected=expected, unique=ingestd),
+        events_per_request=scenario.events_per_message,
+        taken=route.taken if ingestd else bare_taken,
+    )
+
+
+async def _measure(
+    running: Started, names: Sequence[str], load: Load, payloads: Payloads, rows: list[Row]
+) -> None:
     target = running.target
     metadata = (("authorization", AUTHORIZATION),)
     meter = CpuMeter(running.child.pid, running.database)
-    for name, requests in payloads.grpc.items():
-        if name not in target.scenarios:
-            continue
+    for name in names:
         scenario = SCENARIOS[name]
-        if target.protocol == "http":
-            warmup, measured = await drive_http(running.address, payloads.json, AUTHORIZATION, load, meter)
+        if scenario.route:
+            requests = _http_requests(scenario, running.keys, load, ingestd=bool(target.database))
+            warmup, measured = await drive_http(running.address, requests, load, meter)
         else:
-            warmup, measured = await drive_grpc(running.address, scenario, requests, metadata, load, meter)
+            payload = payloads.grpc[name]
+            warmup, measured = await drive_grpc(running.address, scenario, payload, metadata, load, meter)
         tally = measured.tally
+        failed = f"; first: {tally.first_error[:160]}" if tally.first_error else ""
         print(
-            f"  {scenario.name:<9} {tally.per_second(tally.calls):>9,.0f} calls/s "
-            f"{tally.per_second(tally.events):>9,.0f} events/s  errors {tally.errors}",
+            f"  {scenario.name:<24} {tally.per_second(tally.calls):>9,.0f} calls/s "
+            f"{tally.per_second(tally.events):>9,.0f} events/s  errors {tally.errors}{failed}",
             flush=True,
         )
         rows.append(Row(target, scenario, warmup, measured))
@@ -127,17 +163,22 @@ async def run(args: argparse.Namespace) -> int:
     events = proto_events(_EVENTS)
     print(
         f"events: {_EVENTS} built, {mean_size(events):.0f} B serialized on average "
-        f"(log {mean_size(events[0::2]):.0f} B, error {mean_size(events[1::2]):.0f} B); "
-        f"JSON body {len(json_body(0))} B",
+        f"(log {mean_size(events[0::2]):.0f} B, error {mean_size(events[1::2]):.0f} B)"
     )
+    http_chosen = [name for name in args.scenarios if SCENARIOS[name].route]
+    if http_chosen:
+        print("HTTP bodies (first of each):", _body_sizes(http_chosen))
     print(
-        f"load: {load.concurrency} outstanding unary calls, {load.streams} streams; "
+        f"load: {load.concurrency} outstanding unary calls or HTTP requests, {load.streams} streams; "
         f"{load.warmup_s:g} s warm-up + {load.seconds:g} s measured per scenario",
         flush=True,
     )
     payloads = Payloads(
-        grpc={name: request_payloads(SCENARIOS[name], events, PROJECT) for name in args.scenarios},
-        json=[json_body(i) for i in range(_JSON_BODIES)],
+        grpc={
+            name: request_payloads(SCENARIOS[name], events, PROJECT)
+            for name in args.scenarios
+            if not SCENARIOS[name].route
+        },
     )
     await _check_quiet()
     rows: list[Row] = []
@@ -148,10 +189,13 @@ async def run(args: argparse.Namespace) -> int:
         if name not in args.targets:
             continue
         target = TARGETS[name]
+        names = [scenario for scenario in args.scenarios if scenario in target.scenarios]
+        if not names:
+            continue
         print(f"== {target.name} ({target.title})", flush=True)
         try:
             async with started(target) as running:
-                await _measure(running, load, payloads, rows)
+                await _measure(running, names, load, payloads, rows)
         except TargetSkipped as exc:
             print(f"  skipped: {exc}", flush=True)
             notes.append(f"  {target.name}: skipped: {exc}")
@@ -180,6 +224,17 @@ async def run(args: argparse.Namespace) -> int:
     print(f"\n(total {time.monotonic() - started_at:.0f} s; see bench/README.md for how to read this)")
     failed = failed or any(row.measured.tally.errors or row.warmup.tally.errors for row in rows)
     return 1 if failed else 0
+
+
+def _body_sizes(names: Sequence[str]) -> str:
+    sizes = []
+    for name in names:
+        scenario = SCENARIOS[name]
+        route = ROUTES[scenario.route]
+        body = route.bodies(scenario.events_per_message > 1, PLACEHOLDER_KEYS, unique=False)()
+        per = scenario.events_per_message
+        sizes.append(f"{name} {len(body):,} B" + (f" ({len(body) / per:.0f} B/event)" if per > 1 else ""))
+    return "; ".join(sizes)
 
 
 def main() -> int:

@@ -7,8 +7,10 @@ Contract:
   request with `WriteEventsRequest.FromString` and StreamEvents decodes every
   `StreamEventsRequest`; both store nothing and answer the event count as `accepted_count`. The
   standard health service answers SERVING, so readiness is probed as for ingestd.
-- `aiohttp`: `POST /v1/events` reads the body, parses it with `orjson.loads` and answers 202
-  (400 if it is not JSON); `GET /healthz` answers 200. No access log.
+- `aiohttp`: a POST to any path reads the body, parses it with `orjson.loads` and answers 202
+  `{"queued":true}` (400 if it is not JSON). It parses what ingestd's routes are sent: a gzip body
+  (`Content-Encoding: gzip`) is inflated first, and NDJSON (`Content-Type: application/x-ndjson`)
+  is parsed line by line. `GET /healthz` answers 200. No access log.
 - Both listen on 127.0.0.1 only, and exit 0 on SIGTERM or SIGINT.
 """
 
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -29,7 +32,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from ingestd.v1 import ingest_service_pb2 as pb
 
 SERVICE = "ingestd.v1.IngestService"
-HTTP_PATH = "/v1/events"
+_QUEUED = b'{"queued":true}'
 
 # The options ingestd's own server uses (server/grpc_transport.py), so transport costs match.
 _GRPC_OPTIONS = [
@@ -98,10 +101,17 @@ async def serve_grpc(port: int) -> None:
 async def _ingest_json(request: web.Request) -> web.Response:
     body = await request.read()
     try:
-        orjson.loads(body)
-    except orjson.JSONDecodeError:
+        if request.headers.get("Content-Encoding", "").lower() == "gzip":
+            body = zlib.decompress(body, wbits=16 + zlib.MAX_WBITS)
+        if request.content_type == "application/x-ndjson":
+            for line in body.splitlines():
+                if line.strip():
+                    orjson.loads(line)
+        else:
+            orjson.loads(body)
+    except (orjson.JSONDecodeError, zlib.error):
         return web.Response(status=400, text="body is not JSON")
-    return web.Response(status=202)
+    return web.Response(status=202, body=_QUEUED, content_type="application/json")
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -112,9 +122,10 @@ async def serve_aiohttp(port: int) -> None:
     """Serves the bare aiohttp handler on 127.0.0.1:`port` until SIGTERM or SIGINT."""
     stop = _stop_event()
     app = web.Application()
-    app.router.add_post(HTTP_PATH, _ingest_json)
+    app.router.add_post("/{tail:.*}", _ingest_json)
     app.router.add_get("/healthz", _healthz)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # As ingestd's gateway: the handler inflates gzip bodies itself.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()

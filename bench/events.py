@@ -5,8 +5,6 @@ Contract:
 - `proto_events(n)` returns `n` valid canonical events, log and error events alternating, that
   ingestd accepts as they are (no idempotency keys, so none is a duplicate). The mean serialized
   size is about 600 bytes.
-- `json_body(i)` returns the i-th of a few JSON documents of about 600 bytes each: what the
-  bare aiohttp baseline parses.
 - Everything is deterministic (a seeded generator), so two runs send the same bytes.
 """
 
@@ -15,7 +13,6 @@ from __future__ import annotations
 import random
 import time
 
-import orjson
 from google.protobuf import struct_pb2
 
 from ingestd.v1 import event_pb2
@@ -128,35 +125,3 @@ def proto_events(n: int, *, seed: int = 600) -> list[event_pb2.Event]:
 def mean_size(events: list[event_pb2.Event]) -> float:
     """The mean serialized size of `events`, in bytes."""
     return sum(e.ByteSize() for e in events) / max(len(events), 1)
-
-
-def json_body(i: int) -> bytes:
-    """The i-th JSON event document (about 600 bytes); bodies repeat with a short period."""
-    rng = random.Random(6000 + i % 16)
-    service = rng.choice(_SERVICES)
-    customer = f"cus_{_hex(rng, 14)}"
-    document = {
-        "kind": "log",
-        "level": "info",
-        "occurred_at": "2025-11-22T16:37:00.123456Z",
-        "message": f"charge ch_{_hex(rng, 12)} captured for {customer} via gateway stripe",
-        "service": service,
-        "environment": "production",
-        "release": f"{service}@2.{rng.randrange(20)}.{rng.randrange(10)}",
-        "trace_id": _hex(rng, 32),
-        "span_id": _hex(rng, 16),
-        "request_id": f"req_{_hex(rng, 16)}",
-        "tags": {"region": "us-east-1", "host": f"ip-10-0-{rng.randrange(256)}-7", "route": _ROUTES[0]},
-        "log": {
-            "logger": rng.choice(_LOGGERS),
-            "level_text": "info",
-            "metadata": {
-                "customer_id": customer,
-                "amount_cents": rng.randrange(100, 500_000),
-                "currency": "usd",
-                "gateway": "stripe",
-                "attempt": 1,
-            },
-        },
-    }
-    return orjson.dumps(document)

@@ -1,4 +1,4 @@
-"""The load generators: grpc.aio and aiohttp clients in this process, bounded in time and count.
+"""The load generators: grpc.aio and HTTP/1.1 clients in this process, bounded in time and count.
 
 Contract:
 
@@ -10,23 +10,26 @@ Contract:
   call has a `CALL_TIMEOUT_S` deadline, and a phase still running `OVERRUN_S` after its end is
   cancelled and counted as an error.
 - Every failure is counted in the tally with its code and message: gRPC errors, HTTP statuses
-  other than 202, client exceptions, and answers whose counts do not add up to what was sent.
+  other than 2xx (with the start of the answer's body), client exceptions, and answers whose
+  counts do not add up to what was sent. Only 2xx answers count as throughput.
 - gRPC requests go out pre-serialized (see `scenarios.request_payloads`); responses are decoded.
   Workers share channels, `WORKERS_PER_CHANNEL` to a channel, each channel its own connection.
+- HTTP requests go out over `bench.http1` keep-alive connections, one per worker; bodies come
+  prepared from `bench.routes`, and 2xx answers are read by the route (`HttpRequests.taken`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
-import aiohttp
 import grpc
 
 from bench.cpu import CpuMeter, CpuUse
+from bench.http1 import Connection
 from bench.scenarios import STREAM_EVENTS, WRITE_EVENTS, Scenario
 from bench.tally import Tally
 from ingestd.v1 import ingest_service_pb2 as pb
@@ -206,40 +209,84 @@ async def drive_grpc(
             await channel.close()
 
 
-def _http_worker(
-    session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes], headers: dict[str, str], offset: int
-) -> Worker:
-    async def work(tally: Tally, deadline: float, budget: int) -> bool:
-        for i in range(budget):
+@dataclass(frozen=True, slots=True)
+class HttpRequests:
+    """What an HTTP scenario sends: a path, headers, bodies (a `routes.BodySource`), how many events
+    each body holds, and how to read the events a 2xx answer took (`routes.Route.taken`)."""
+
+    path: str
+    headers: Mapping[str, str]
+    bodies: Callable[[], bytes]
+    events_per_request: int
+    taken: Callable[[int, bytes, int], tuple[int, int]]
+
+
+def _request_head(address: str, requests: HttpRequests) -> bytes:
+    lines = [f"POST {requests.path} HTTP/1.1", f"Host: {address}"]
+    lines += [f"{name}: {value}" for name, value in requests.headers.items()]
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+
+
+class _HttpWorker:
+    """One worker: one keep-alive connection, reopened when the server closes it."""
+
+    def __init__(self, address: str, requests: HttpRequests) -> None:
+        host, _, port = address.rpartition(":")
+        self._host = host
+        self._port = int(port)
+        self._head = _request_head(address, requests)
+        self._requests = requests
+        self._connection: Connection | None = None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    async def _send(self, body: bytes) -> tuple[int, bytes]:
+        if self._connection is None or self._connection.closed:
+            self._connection = await Connection.open(self._host, self._port)
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                return await self._connection.request(self._head, body)
+        except BaseException:
+            self._connection.close()
+            raise
+
+    async def __call__(self, tally: Tally, deadline: float, budget: int) -> bool:
+        requests = self._requests
+        sent = requests.events_per_request
+        for _ in range(budget):
             if perf_counter() >= deadline:
                 return False
+            body = requests.bodies()
             started = perf_counter()
             try:
-                async with session.post(
-                    url, data=bodies[(offset + i) % len(bodies)], headers=headers
-                ) as response:
-                    text = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                tally.fail(type(exc).__name__, str(exc))
+                status, answer = await self._send(body)
+            except (OSError, TimeoutError) as exc:
+                tally.fail(type(exc).__name__, str(exc) or "timed out")
                 continue
-            if response.status != 202:
-                tally.fail(f"HTTP {response.status}", text[:200].decode(errors="replace"))
+            if not 200 <= status < 300:
+                tally.fail(f"HTTP {status}", answer[:400].decode(errors="replace"))
                 continue
-            tally.ok(perf_counter() - started, 1)
+            try:
+                taken, rejected = requests.taken(status, answer, sent)
+            except (ValueError, TypeError, AttributeError) as exc:
+                tally.fail("BAD_ANSWER", f"{exc!r} in {answer[:200].decode(errors='replace')}")
+                continue
+            _check_counts(tally, perf_counter() - started, sent, taken, rejected)
         return True
-
-    return work
 
 
 async def drive_http(
-    url: str, bodies: Sequence[bytes], authorization: str, load: Load, meter: CpuMeter | None
+    address: str, requests: HttpRequests, load: Load, meter: CpuMeter | None
 ) -> tuple[Measured, Measured]:
-    """Warm-up then measured phase of single-event JSON POSTs to `url`, one event per request."""
-    headers = {"content-type": "application/json", "authorization": authorization}
-    connector = aiohttp.TCPConnector(limit=load.concurrency)
-    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        workers = [_http_worker(session, url, bodies, headers, i * 7) for i in range(load.concurrency)]
+    """Warm-up then measured phase of POSTs to the HTTP server at `address` (`host:port`), each
+    worker on its own keep-alive connection (`bench.http1`)."""
+    workers = [_HttpWorker(address, requests) for _ in range(load.concurrency)]
+    try:
         warmup = await run_phase(workers, load.warmup_s)
         measured = await run_phase(workers, load.seconds, meter)
         return warmup, measured
+    finally:
+        for worker in workers:
+            worker.close()

@@ -1,13 +1,17 @@
 """The results table, the ratios to the bare baselines, and the goals from the issue.
 
 Contract: `render` turns the measured rows into plain-text lines. Ratios divide a row's events/s
-by the same scenario's bare grpc.aio events/s (and, for single-event WriteEvents, by the bare
-aiohttp handler's requests/s); a ratio is shown only when its baseline ran without errors. A
-goal is "met" or "MISSED" only for a row without errors; a row with errors says "invalid".
+by a baseline's events/s in the same shape of load, measured in the same run (see
+`baseline_scenario`): `/grpc` by bare grpc.aio's (`single` or `batch100`), `/aiohttp` by the bare
+aiohttp handler's on the same HTTP scenario, that is, the same route's bodies (gRPC rows: the
+canonical route's). With one event per request the events/s ratio is the requests/s ratio. A
+ratio is shown only when its baseline ran without errors. A goal is "met" or "MISSED" only for a
+row without errors; a row with errors says "invalid".
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,13 +32,15 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Goal:
-    """A target figure: `min_ratio` of bare grpc.aio calls/s, or `min_events_s` events/s."""
+    """A target figure for the rows of `target` whose scenario matches the glob `scenario`:
+    `min_ratio` of the `baseline` target's calls/s in the same shape of load, or `min_events_s`."""
 
     target: str
     scenario: str
     text: str
     min_ratio: float | None = None
     min_events_s: float | None = None
+    baseline: str = "bare-grpc"
 
 
 GOALS = (
@@ -42,15 +48,40 @@ GOALS = (
     Goal("postgres", "single", "single-event WriteEvents >= 60% of bare grpc.aio calls/s", min_ratio=0.60),
     Goal("sqlite", "batch100", "batches of 100 on SQLite >= 50,000 events/s", min_events_s=50_000),
     Goal("postgres", "batch100", "batches of 100 on PostgreSQL >= 30,000 events/s", min_events_s=30_000),
+    Goal(
+        "http-sqlite",
+        "http-single:*",
+        "single events over HTTP >= 50% of bare aiohttp requests/s",
+        min_ratio=0.50,
+        baseline="bare-aiohttp",
+    ),
+    Goal("http-sqlite", "http-batch*", "batches over HTTP on SQLite >= 40,000 events/s", min_events_s=40_000),
 )
 
 #: The share of one core that other processes may use during a phase before a row is flagged.
 BUSY_MACHINE = 0.15
 
 _HEADER = (
-    f"{'target':<13}{'scenario':<10}{'calls/s':>10}{'events/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
-    f"{'errors':>8}{'/grpc':>8}{'/aiohttp':>10}{'cpu cli/srv/db/other':>23}  goal"
+    f"{'target':<14}{'scenario':<25}{'calls/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+    f"{'errors':>7}{'/grpc':>7}{'/aiohttp':>9}{'cpu cli/srv/db/other':>23} goal"
 )
+
+
+def baseline_scenario(scenario: Scenario, baseline: str) -> str | None:
+    """The scenario of `baseline` (`bare-grpc` or `bare-aiohttp`) that `scenario` compares with:
+    the same shape of load (one event a request, or batches of the same size), for bare aiohttp on
+    the same route (the canonical one for gRPC scenarios). None when there is none."""
+    if baseline == "bare-grpc":
+        if not scenario.route:
+            return scenario.name
+        if scenario.events_per_message == 1:
+            return "single"
+        return "batch100" if scenario.events_per_message == 100 else None
+    if scenario.route:
+        return scenario.name
+    if scenario.streaming:
+        return None
+    return "http-single:canonical" if scenario.events_per_message == 1 else "http-batch100:canonical"
 
 
 def _baseline(rows: Sequence[Row], target: str, scenario: str) -> Row | None:
@@ -68,25 +99,31 @@ def _ratio(row: Row, baseline: Row | None) -> float | None:
     return row.measured.tally.per_second(row.measured.tally.events) / base_rate if base_rate else None
 
 
+def _to(row: Row, rows: Sequence[Row], baseline: str) -> float | None:
+    name = baseline_scenario(row.scenario, baseline)
+    return _ratio(row, _baseline(rows, baseline, name)) if name is not None else None
+
+
 def _goal(row: Row, rows: Sequence[Row]) -> tuple[Goal, str, str] | None:
     """The goal of `row`, what was measured against it, and the verdict."""
     for goal in GOALS:
-        if goal.target != row.target.name or goal.scenario != row.scenario.name:
+        if goal.target != row.target.name or not fnmatch.fnmatchcase(row.scenario.name, goal.scenario):
             continue
         tally = row.measured.tally
         if goal.min_ratio is not None:
-            base = _baseline(rows, "bare-grpc", row.scenario.name)
+            name = baseline_scenario(row.scenario, goal.baseline)
+            base = _baseline(rows, goal.baseline, name) if name is not None else None
             if base is None:
-                return goal, "no bare-grpc baseline", "n/a"
+                return goal, f"no {goal.baseline} {name or ''} baseline without errors", "n/a"
             calls_s = tally.per_second(tally.calls)
             base_calls_s = base.measured.tally.per_second(base.measured.tally.calls)
             ratio = calls_s / base_calls_s if base_calls_s else 0.0
-            measured = f"{ratio:.2f}x ({calls_s:,.0f} vs {base_calls_s:,.0f} calls/s)"
+            measured = f"{ratio:.2f}x ({calls_s:,.0f} vs {base_calls_s:,.0f}/s; target {goal.min_ratio:.2f}x)"
             ok = ratio >= goal.min_ratio
         else:
             assert goal.min_events_s is not None
             events_s = tally.per_second(tally.events)
-            measured = f"{events_s:,.0f} events/s"
+            measured = f"{events_s:,.0f} events/s (target >= {goal.min_events_s:,.0f})"
             ok = events_s >= goal.min_events_s
         verdict = "invalid (errors)" if tally.errors else ("met" if ok else "MISSED")
         return goal, measured, verdict
@@ -105,20 +142,28 @@ def _percent(cpu_s: float | None, seconds: float) -> str:
 
 def _line(row: Row, rows: Sequence[Row]) -> str:
     tally = row.measured.tally
-    to_grpc = _ratio(row, _baseline(rows, "bare-grpc", row.scenario.name))
-    single = row.scenario.name == "single"
-    to_http = _ratio(row, _baseline(rows, "bare-aiohttp", "single")) if single else None
+    to_grpc = _to(row, rows, "bare-grpc")
+    to_http = _to(row, rows, "bare-aiohttp")
     use = row.measured.cpu
     figures = (use.client_s, use.server_s, use.database_s, use.others_s) if use else (None,) * 4
     cpu = "/".join(_percent(s, tally.seconds) for s in figures)
+    share = _others_share(row)
+    cpu += "!" if share is not None and share > BUSY_MACHINE else " "
     goal = _goal(row, rows)
     return (
-        f"{row.target.name:<13}{row.scenario.name:<10}"
-        f"{_fmt(tally.per_second(tally.calls), 10, ',.0f')}{_fmt(tally.per_second(tally.events), 11, ',.0f')}"
-        f"{_fmt(tally.percentile_ms(50), 9, '.2f')}{_fmt(tally.percentile_ms(99), 9, '.2f')}"
-        f"{tally.errors:>8}{_fmt(to_grpc, 8, '.2f', 'x')}{_fmt(to_http, 10, '.2f', 'x')}"
-        f"{cpu:>23}  {goal[2] if goal else ''}"
+        f"{row.target.name:<14}{row.scenario.name:<25}"
+        f"{_fmt(tally.per_second(tally.calls), 9, ',.0f')}{_fmt(tally.per_second(tally.events), 10, ',.0f')}"
+        f"{_fmt(tally.percentile_ms(50), 8, '.2f')}{_fmt(tally.percentile_ms(99), 8, '.2f')}"
+        f"{tally.errors:>7}{_fmt(to_grpc, 7, '.2f', 'x')}{_fmt(to_http, 9, '.2f', 'x')}"
+        f"{cpu:>23} {goal[2] if goal else ''}"
     )
+
+
+def _others_share(row: Row) -> float | None:
+    """The share of a core that other processes used during the row's measured phase."""
+    others = row.measured.cpu.others_s if row.measured.cpu else None
+    seconds = row.measured.tally.seconds
+    return others / seconds if others is not None and seconds > 0 else None
 
 
 def render(rows: Sequence[Row]) -> list[str]:
@@ -132,7 +177,9 @@ def render(rows: Sequence[Row]) -> list[str]:
         goal = _goal(row, rows)
         if goal is not None:
             shown = True
-            lines.append(f"  {goal[0].text:<58} {row.target.name:<9} {goal[1]:<44} {goal[2]}")
+            lines.append(
+                f"  {goal[0].text:<58} {row.target.name:<13} {row.scenario.name:<24} {goal[1]:<48} {goal[2]}"
+            )
     if not shown:
         lines.append("  (no goal applies to the targets and scenarios run)")
     problems = []
@@ -146,13 +193,16 @@ def render(rows: Sequence[Row]) -> list[str]:
                 problems.append(f"  {name} {phase}: the server rejected {tally.rejected_events} events")
         if row.measured.tally.capped:
             problems.append(f"  {name}: a worker hit its call budget before the time was up")
-        others = row.measured.cpu.others_s if row.measured.cpu else None
-        seconds = row.measured.tally.seconds
-        if others is not None and seconds > 0 and others / seconds > BUSY_MACHINE:
-            problems.append(
-                f"  {name}: other processes used {others / seconds:.0%} of a core meanwhile; "
-                "these figures are depressed (rerun on a quiet machine)"
-            )
+    busy = [
+        (row, share) for row in rows if (share := _others_share(row)) is not None and share > BUSY_MACHINE
+    ]
+    if busy:
+        shares = [share for _, share in busy]
+        problems.append(
+            f"  other processes used more than {BUSY_MACHINE:.0%} of a core during {len(busy)} of "
+            f"{len(rows)} rows (marked ! in the cpu column; {min(shares):.0%} to {max(shares):.0%}): "
+            "their figures are depressed, rerun them on a quiet machine"
+        )
     if problems:
         lines += ["", "Errors and anomalies:", *problems]
     return lines

@@ -1,8 +1,14 @@
-"""The scenarios: which RPC, how many events per message, and their pre-serialized requests.
+"""The scenarios: which RPC or HTTP route, how many events per request, and their payloads.
 
-Contract: `request_payloads` serializes, once up front, a few distinct requests of a scenario
-(each naming `project` and carrying `events_per_message` events taken round-robin from the
-prepared events), so the load generator only sends bytes and never builds messages in the loop.
+Contract:
+
+- gRPC scenarios (`single`, `batch100`, `stream`): `request_payloads` serializes, once up front, a
+  few distinct requests of a scenario (each naming `project` and carrying `events_per_message`
+  events taken round-robin from the prepared events), so the load generator only sends bytes and
+  never builds messages in the loop.
+- HTTP scenarios, two per route of `bench.routes.ROUTES`: `http-single:<route>` (one event per
+  POST) and `http-batch<N>:<route>` (N events per POST: 100, or 20 for Open Sentry). Their bodies
+  come from the route (`Route.bodies`).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.routes import ROUTES
 from ingestd.v1 import event_pb2
 from ingestd.v1 import ingest_service_pb2 as pb
 
@@ -29,13 +36,38 @@ class Scenario:
     events_per_message: int
     streaming: bool = False
     messages_per_stream: int = 0
+    #: An HTTP scenario's route (a key of `bench.routes.ROUTES`); "" for gRPC.
+    route: str = ""
+
+    @property
+    def protocol(self) -> str:
+        return "http" if self.route else "grpc"
+
+    @property
+    def batch(self) -> bool:
+        return self.events_per_message > 1
 
 
 SINGLE = Scenario("single", "WriteEvents, 1 event/call", 1)
 BATCH100 = Scenario("batch100", "WriteEvents, 100 events/call", 100)
 STREAM = Scenario("stream", "StreamEvents, 100 events/msg", 100, streaming=True, messages_per_stream=10)
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (SINGLE, BATCH100, STREAM)}
+GRPC_SCENARIOS = (SINGLE, BATCH100, STREAM)
+HTTP_SCENARIOS = tuple(
+    scenario
+    for route in ROUTES.values()
+    for scenario in (
+        Scenario(f"http-single:{route.name}", f"{route.title}, 1 event/POST", 1, route=route.name),
+        Scenario(
+            f"http-batch{route.batch_size}:{route.name}",
+            f"{route.title}, {route.batch_size} events/POST",
+            route.batch_size,
+            route=route.name,
+        ),
+    )
+)
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (*GRPC_SCENARIOS, *HTTP_SCENARIOS)}
 
 
 def request_payloads(scenario: Scenario, events: Sequence[event_pb2.Event], project: str) -> list[bytes]:

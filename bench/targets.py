@@ -1,19 +1,29 @@
 """What is benchmarked, and how each target is started as its own process on 127.0.0.1.
 
 Contract: `started(target)` is an async context manager that starts the target's server as a
-child process on a free 127.0.0.1 port, yields a `Started` once the server reports ready (gRPC:
-the standard health service answers SERVING for IngestService; HTTP: `GET /healthz` answers 200;
-at most 30 s), and on exit stops it (SIGTERM, SIGKILL after 15 s) and removes what it made
-(the SQLite directory, the PostgreSQL database). It raises `TargetSkipped` when PostgreSQL is
-unreachable and `children.StartFailed` when the server does not come up.
+child process on free 127.0.0.1 ports, yields a `Started` once the server reports ready (at most
+30 s), and on exit stops it (SIGTERM, SIGKILL after 15 s) and removes what it made (the SQLite
+directory, the PostgreSQL database). It raises `TargetSkipped` when PostgreSQL is unreachable and
+`children.StartFailed` when the server does not come up.
+
+- gRPC targets are ready when the standard health service answers SERVING for IngestService.
+- `bare-aiohttp` is ready when `GET /healthz` answers 200.
+- The `http-*` targets are the same ingestd as the gRPC ones (one process serves both), driven
+  over its HTTP gateway: ready when gRPC is SERVING and the HTTP port accepts connections. Once
+  ready, `Started.keys` holds an Open Sentry public key and a SimpleLogs server key, made over
+  HTTP with the master key (`POST /v1/organizations/default/keys`).
 
 ingestd runs as `python -m server serve` with only the `INGESTD_*` variables set here (any in
-the caller's environment are dropped, so a run does not depend on the shell it came from).
+the caller's environment are dropped, so a run does not depend on the shell it came from). The
+Logister rate limit is raised out of the way (its default, 1,200 requests a minute per key,
+would otherwise be the figure measured); every other setting is ingestd's default.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -28,8 +38,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import postgres
-from bench.bare import HTTP_PATH, SERVICE
-from bench.children import Child
+from bench.bare import SERVICE
+from bench.children import Child, StartFailed
+from bench.routes import Keys
+from bench.scenarios import GRPC_SCENARIOS, HTTP_SCENARIOS
 
 HOST = "127.0.0.1"
 PROJECT = "default"
@@ -37,25 +49,38 @@ PROJECT_SECRET = "pk_bench_project_5f0c2a9e41d7b3886c1e0f2d7a4b9c35"
 MASTER_SECRET = "mk_bench_master_0d3b7e9a2c5f48e1b6a9d2c7f0e3a815"
 AUTHORIZATION = f"Bearer {PROJECT_SECRET}"
 ROOT = Path(__file__).resolve().parent.parent
+#: What bare-aiohttp is sent where ingestd gets real keys: secrets of the same shapes.
+PLACEHOLDER_KEYS = Keys(PROJECT_SECRET, "pub_" + "0" * 48, "sk_" + "0" * 48)
+#: The Logister rate limit ingestd runs with here (requests, and batch events, per key a minute).
+LOGISTER_RATE_LIMIT = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A server to measure: its protocol (`grpc` or `http`) and the scenarios it serves."""
+    """A server to measure: its protocol (`grpc` or `http`), the scenarios it serves, and for
+    ingestd its database (`sqlite` or `postgres`; "" for a bare baseline)."""
 
     name: str
     title: str
     protocol: str
     scenarios: tuple[str, ...]
+    database: str = ""
 
 
-BARE_GRPC = Target("bare-grpc", "bare grpc.aio handler", "grpc", ("single", "batch100", "stream"))
-BARE_AIOHTTP = Target("bare-aiohttp", "bare aiohttp + orjson handler", "http", ("single",))
-SQLITE = Target("sqlite", "ingestd on SQLite", "grpc", ("single", "batch100", "stream"))
-POSTGRES = Target("postgres", "ingestd on PostgreSQL", "grpc", ("single", "batch100", "stream"))
+_GRPC = tuple(s.name for s in GRPC_SCENARIOS)
+_HTTP = tuple(s.name for s in HTTP_SCENARIOS)
+
+BARE_GRPC = Target("bare-grpc", "bare grpc.aio handler", "grpc", _GRPC)
+BARE_AIOHTTP = Target("bare-aiohttp", "bare aiohttp + orjson handler", "http", _HTTP)
+SQLITE = Target("sqlite", "ingestd on SQLite, gRPC", "grpc", _GRPC, "sqlite")
+POSTGRES = Target("postgres", "ingestd on PostgreSQL, gRPC", "grpc", _GRPC, "postgres")
+HTTP_SQLITE = Target("http-sqlite", "ingestd on SQLite, HTTP gateway", "http", _HTTP, "sqlite")
+HTTP_POSTGRES = Target("http-postgres", "ingestd on PostgreSQL, HTTP gateway", "http", _HTTP, "postgres")
 
 #: In the order they run: the baselines first, so every ratio has its denominator.
-TARGETS: dict[str, Target] = {t.name: t for t in (BARE_GRPC, BARE_AIOHTTP, SQLITE, POSTGRES)}
+TARGETS: dict[str, Target] = {
+    t.name: t for t in (BARE_GRPC, BARE_AIOHTTP, SQLITE, POSTGRES, HTTP_SQLITE, HTTP_POSTGRES)
+}
 
 
 class TargetSkipped(Exception):
@@ -64,13 +89,15 @@ class TargetSkipped(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """A ready target: `address` is `host:port` for gRPC and the POST URL for HTTP;
-    `database` names its PostgreSQL database, if it has one."""
+    """A ready target: `address` is `host:port` of the protocol it is driven over (gRPC or
+    HTTP); `database` names its PostgreSQL database, if it has one; `keys` are what HTTP
+    routes send."""
 
     target: Target
     address: str
     child: Child
     database: str | None = None
+    keys: Keys = PLACEHOLDER_KEYS
 
 
 def free_port() -> int:
@@ -112,16 +139,59 @@ def http_ready(url: str) -> Callable[[], Awaitable[bool]]:
     return probe
 
 
-def _ingestd_env(grpc_port: int, database_url: str) -> dict[str, str]:
+def both_ready(grpc_address: str, http_port: int) -> Callable[[], Awaitable[bool]]:
+    """A probe: is gRPC SERVING, and does the HTTP port accept connections? (ingestd binds its
+    HTTP site after the gRPC server has started.)"""
+    grpc_probe = grpc_ready(grpc_address)
+
+    async def probe() -> bool:
+        if not await grpc_probe():
+            return False
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(HOST, http_port), 1.0)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    return probe
+
+
+async def make_keys(http_address: str) -> Keys:
+    """Makes, with the master key, the keys the vendor routes need: an Open Sentry public key
+    and a SimpleLogs server key of project `default`.
+
+    Raises:
+        StartFailed: the admin route did not answer 200 with a secret.
+    """
+    secrets: dict[str, str] = {}
+    timeout = aiohttp.ClientTimeout(total=15.0)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for kind in ("API_KEY_KIND_PUBLIC", "API_KEY_KIND_SERVER"):
+            async with session.post(
+                f"http://{http_address}/v1/organizations/{PROJECT}/keys",
+                json={"kind": kind, "project": PROJECT, "name": "bench"},
+                headers={"Authorization": f"Bearer {MASTER_SECRET}"},
+            ) as response:
+                text = await response.text()
+                if response.status != 200:
+                    raise StartFailed(f"creating a {kind} key answered {response.status}: {text[:300]}")
+                secrets[kind] = json.loads(text)["secret"]
+    return Keys(PROJECT_SECRET, secrets["API_KEY_KIND_PUBLIC"], secrets["API_KEY_KIND_SERVER"])
+
+
+def _ingestd_env(grpc_port: int, http_port: int, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTD_")}
     env.update(
         INGESTD_GRPC_ADDR=f"{HOST}:{grpc_port}",
-        # Not served yet, but once the gateway lands it must not collide with anything.
-        INGESTD_HTTP_ADDR=f"{HOST}:{free_port()}",
+        INGESTD_HTTP_ADDR=f"{HOST}:{http_port}",
         INGESTD_DATABASE_URL=database_url,
         INGESTD_BOOTSTRAP_PROJECT_KEY=PROJECT_SECRET,
         INGESTD_BOOTSTRAP_MASTER_KEY=MASTER_SECRET,
         INGESTD_LOG_LEVEL="warning",
+        INGESTD_LOGISTER_RATE_LIMIT_REQUESTS=str(LOGISTER_RATE_LIMIT),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -134,11 +204,12 @@ async def started(target: Target) -> AsyncIterator[Started]:
         port = free_port()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         database_name = None
-        if target is BARE_GRPC or target is BARE_AIOHTTP:
+        if not target.database:
             kind = "grpc" if target is BARE_GRPC else "aiohttp"
             argv = [sys.executable, "-m", "bench.bare", kind, "--port", str(port)]
+            http_port = port
         else:
-            if target is SQLITE:
+            if target.database == "sqlite":
                 directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="ingestd-bench-"))
                 database_url = f"sqlite:///{directory}/bench.db"
             else:
@@ -148,13 +219,19 @@ async def started(target: Target) -> AsyncIterator[Started]:
                     raise TargetSkipped(str(exc)) from exc
                 database_name = database_url.rsplit("/", 1)[1]
             argv = [sys.executable, "-m", "server", "serve"]
-            env = _ingestd_env(port, database_url)
+            http_port = free_port()
+            env = _ingestd_env(port, http_port, database_url)
         child = await Child.spawn(target.name, argv, env, cwd=str(ROOT))
         stack.push_async_callback(child.stop)
+        keys = PLACEHOLDER_KEYS
         if target.protocol == "grpc":
             address = f"{HOST}:{port}"
             await child.wait_ready(grpc_ready(address))
+        elif not target.database:
+            address = f"{HOST}:{port}"
+            await child.wait_ready(http_ready(f"http://{address}/healthz"))
         else:
-            address = f"http://{HOST}:{port}{HTTP_PATH}"
-            await child.wait_ready(http_ready(f"http://{HOST}:{port}/healthz"))
-        yield Started(target, address, child, database_name)
+            address = f"{HOST}:{http_port}"
+            await child.wait_ready(both_ready(f"{HOST}:{port}", http_port))
+            keys = await make_keys(address)
+        yield Started(target, address, child, database_name, keys)
