@@ -118,14 +118,19 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.Response(status=200, text="ok")
 
 
-async def serve_aiohttp(port: int) -> None:
-    """Serves the bare aiohttp handler on 127.0.0.1:`port` until SIGTERM or SIGINT."""
-    stop = _stop_event()
+def aiohttp_runner() -> web.AppRunner:
+    """The bare aiohttp application's runner (not set up yet)."""
     app = web.Application()
     app.router.add_post("/{tail:.*}", _ingest_json)
     app.router.add_get("/healthz", _healthz)
     # As ingestd's gateway: the handler inflates gzip bodies itself.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
+    return web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
+
+
+async def serve_aiohttp(port: int) -> None:
+    """Serves the bare aiohttp handler on 127.0.0.1:`port` until SIGTERM or SIGINT."""
+    stop = _stop_event()
+    runner = aiohttp_runner()
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -6,11 +6,12 @@ from a child process (`python -m bench.profile --client`, the bench's HTTP/1.1 c
 route: warm-up, then `--seconds` measured), so the profile holds only the server's work.
 
 Printed for the measured phase: requests/s and the server's CPU a request; the group writer's
-commits (how many, requests and rows in each, wall time each); the garbage collector's time; the
-CPU of each server thread (the event loop's, each aiosqlite connection's); then a profile of the
-event loop thread: the share and microseconds a request of each area (aiohttp, gateway routing
-and body, codec, pipeline, keys, ingest, normalize, ids, dialects, group writer, SQLAlchemy,
-aiosqlite hand-offs, structlog, asyncio) and the top functions by own and by inclusive time.
+commits (how many, requests and rows in each, wall time each); the garbage collector's time;
+threads started (connection pool churn); the CPU of each server thread (the event loop's, each
+aiosqlite connection's); then a profile of the event loop thread: the share and microseconds a
+request of each area (aiohttp, gateway routing and body, codec, pipeline, keys, ingest,
+normalize, ids, dialects, group writer, SQLAlchemy, aiosqlite hand-offs, structlog, asyncio) and
+the top functions by own and by inclusive time.
 
 Profilers (`--profiler`):
 
@@ -29,6 +30,7 @@ Profilers (`--profiler`):
     .venv/bin/python -m bench.profile                          # canonical single events, 6 s
     .venv/bin/python -m bench.profile --route logister --batch --seconds 20 --top 50
     .venv/bin/python -m bench.profile --log-level info         # with ingestd's per-call log line
+    .venv/bin/python -m bench.profile --bare                   # the bare aiohttp handler: the floor
     .venv/bin/python -m bench.profile --profiler cprofile --out /tmp/ingestd.prof
 """
 
@@ -52,10 +54,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from aiohttp import web
+
+from bench.bare import aiohttp_runner
 from bench.cpu import process_cpu_s
 from bench.load import HttpRequests, Load, drive_http
-from bench.routes import ROUTES, Keys
-from bench.targets import LOGISTER_RATE_LIMIT, MASTER_SECRET, PROJECT_SECRET, make_keys
+from bench.routes import ROUTES, Keys, bare_taken
+from bench.targets import LOGISTER_RATE_LIMIT, MASTER_SECRET, PLACEHOLDER_KEYS, PROJECT_SECRET, make_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +91,7 @@ _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # The collector's callback below is the first Python code to run after a collection, so the
     # collection's time is charged to it.
     ("garbage collector", ("/bench/profile.py",)),
+    ("bench/bare.py (the bare handler)", ("/bench/bare.py",)),
 )
 
 
@@ -209,6 +215,35 @@ class CommitStats:
         )
 
 
+class ThreadStarts:
+    """Counts the threads started in this process while enabled, by their target's name: a
+    connection pool that opens and closes connections under load shows up here (each aiosqlite
+    connection is a new thread and a new sqlite3 connection)."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.started: dict[str, int] = {}
+
+    def install(self) -> None:
+        original = threading.Thread.start
+        stats = self
+
+        def start(thread: threading.Thread) -> None:
+            if stats.enabled:
+                target = getattr(thread, "_target", None)
+                name = getattr(target, "__name__", type(thread).__name__)
+                stats.started[name] = stats.started.get(name, 0) + 1
+            original(thread)
+
+        threading.Thread.start = start  # type: ignore[method-assign,assignment]
+
+    def report(self, wall: float) -> None:
+        if self.started:
+            counts = ", ".join(f"{n} {name}" for name, n in sorted(self.started.items(), key=lambda i: -i[1]))
+            rate = sum(self.started.values()) / wall
+            print(f"threads started during the measured phase: {counts} ({rate:,.0f}/s)")
+
+
 class GcStats:
     """Time the cyclic garbage collector takes in this process while enabled, by generation
     (`gc.callbacks`; wall clock, which for a collection is CPU of the thread that triggered it)."""
@@ -253,6 +288,11 @@ def _short(filename: str) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--route", choices=list(ROUTES), default="canonical")
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="profile the bare aiohttp handler (bench.bare) instead of ingestd, for the floor",
+    )
     parser.add_argument("--batch", action="store_true", help="the route's batch shape, not single events")
     parser.add_argument("--seconds", type=float, default=6.0, help="profiled seconds (default 6)")
     parser.add_argument("--warmup", type=float, default=1.5, help="unprofiled warm-up seconds (default 1.5)")
@@ -287,9 +327,11 @@ async def client(args: argparse.Namespace) -> None:
     requests = HttpRequests(
         path=route.path(args.batch),
         headers=route.request_headers(args.batch, keys),
-        bodies=route.bodies(args.batch, keys, expected=int((args.warmup + args.seconds) * 400)),
+        bodies=route.bodies(
+            args.batch, keys, expected=int((args.warmup + args.seconds) * 400), unique=not args.bare
+        ),
         events_per_request=per,
-        taken=route.taken,
+        taken=bare_taken if args.bare else route.taken,
     )
     address = f"127.0.0.1:{args.port}"
     load = Load(seconds=args.warmup, warmup_s=0.0, concurrency=args.concurrency, streams=1)
@@ -376,6 +418,18 @@ def _print_stats(profile: cProfile.Profile, top: int, calls: int, out: str | Non
         print(text[start:].rstrip())
 
 
+async def serve_bare_and_profile(args: argparse.Namespace) -> int:
+    runner = aiohttp_runner()
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = int(runner.addresses[0][1])
+        return await _profile(args, port, PLACEHOLDER_KEYS)
+    finally:
+        await runner.cleanup()
+
+
 async def serve_and_profile(args: argparse.Namespace, log: TextIO) -> int:
     from server.config import Settings
     from server.log import configure_logging
@@ -404,8 +458,8 @@ async def _profile(args: argparse.Namespace, port: int, keys: Keys) -> int:
         "--route", args.route, "--seconds", str(args.seconds), "--warmup", str(args.warmup),
         "--concurrency", str(args.concurrency), "--keys", f"{keys.project},{keys.public},{keys.server}",
     ]  # fmt: skip
-    if args.batch:
-        argv.append("--batch")
+    argv += ["--batch"] if args.batch else []
+    argv += ["--bare"] if args.bare else []
     child = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, cwd=str(ROOT), env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
@@ -416,6 +470,8 @@ async def _profile(args: argparse.Namespace, port: int, keys: Keys) -> int:
     commits.install()
     collector = GcStats()
     collector.install()
+    starts = ThreadStarts()
+    starts.install()
     done: list[str] = []
     errors: list[str] = []
     threads_before: dict[str, float] = {}
@@ -426,13 +482,13 @@ async def _profile(args: argparse.Namespace, port: int, keys: Keys) -> int:
             threads_before = _thread_cpu()
             process_before = time.process_time()
             wall = time.perf_counter()
-            commits.enabled = collector.enabled = True
+            commits.enabled = collector.enabled = starts.enabled = True
             if args.profiler == "cprofile":
                 profile.enable()
             elif args.profiler == "sample":
                 sampler.start()
         elif line.startswith("DONE"):
-            commits.enabled = collector.enabled = False
+            commits.enabled = collector.enabled = starts.enabled = False
             if args.profiler == "cprofile":
                 profile.disable()
             elif args.profiler == "sample":
@@ -464,6 +520,7 @@ async def _profile(args: argparse.Namespace, port: int, keys: Keys) -> int:
     )
     commits.report(wall)
     collector.report(wall, calls)
+    starts.report(wall)
     print("server threads (CPU during the measured phase):")
     main_cpu = 0.0
     for name, after in sorted(
@@ -486,6 +543,8 @@ def main() -> int:
     if args.client:
         asyncio.run(client(args))
         return 0
+    if args.bare:
+        return asyncio.run(serve_bare_and_profile(args))
     # ingestd's log lines (at --log-level) are written, as `ingestd serve` writes them, to nowhere.
     with open(os.devnull, "w") as devnull:
         return asyncio.run(serve_and_profile(args, devnull))
