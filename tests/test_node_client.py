@@ -4,69 +4,25 @@ language, not only through the generated Python code."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
 import uuid
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from ingestd.v1 import event_service_pb2
 from tests.conftest import PROJECT_SECRET, Client
+from tests.subprocesses import REPO, run, tool_or_skip
 
-REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "tests" / "node" / "client.mjs"
 GRPC_JS = REPO / "node_modules" / "@grpc" / "grpc-js"
 PROTO_LOADER = REPO / "node_modules" / "@grpc" / "proto-loader"
-TIMEOUT_S = 60.0
-
-
-def _node_or_skip() -> str:
-    node = shutil.which("node")
-    missing = []
-    if node is None:
-        missing.append("`node` is not on PATH")
-    for package in (GRPC_JS, PROTO_LOADER):
-        if not package.is_dir():
-            missing.append(f"{package.relative_to(REPO)} is missing (run `npm ci`)")
-    if missing:
-        reason = "Node gRPC client unavailable: " + "; ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true requires the Node gRPC client: {reason}")
-        pytest.skip(reason)
-    assert node is not None
-    return node
-
-
-async def _run_node(node: str, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(SCRIPT),
-        *args,
-        cwd=REPO,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail(f"node client did not finish within {TIMEOUT_S} s")
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
 
 
 async def test_node_client_writes_and_lists(client: Client) -> None:
-    node = _node_or_skip()
+    node = tool_or_skip("node", needs=[GRPC_JS, PROTO_LOADER], purpose="the Node gRPC client")
     text = f"node-client {uuid.uuid4()}"
 
-    code, stdout, stderr = await _run_node(
-        node, f"127.0.0.1:{client.running.grpc_port}", PROJECT_SECRET, text
+    code, stdout, stderr = await run(
+        node, str(SCRIPT), f"127.0.0.1:{client.running.grpc_port}", PROJECT_SECRET, text
     )
 
     assert code == 0, f"node client exited {code}\nstderr:\n{stderr}\nstdout:\n{stdout}"

@@ -4,63 +4,22 @@ back through EventService."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
 import uuid
 from pathlib import Path
 
-import pytest
-
 from ingestd.v1 import event_pb2, event_service_pb2
 from tests.conftest import MASTER_SECRET, Client, grpc_channel, http_gateway, make_settings
+from tests.subprocesses import REPO, run, tool_or_skip
 
 E = event_pb2
-REPO = Path(__file__).resolve().parent.parent.parent
 SCRIPT = REPO / "tests" / "node" / "opensentry_sdk.mjs"
 SDK = REPO / "node_modules" / "@zapdev-labs" / "sentry-clone"
 TIMEOUT_S = 60.0
 
 
-def _node_or_skip() -> str:
-    node = shutil.which("node")
-    missing = []
-    if node is None:
-        missing.append("`node` is not on PATH")
-    if not SDK.is_dir():
-        missing.append(f"{SDK.relative_to(REPO)} is missing (run `npm ci`)")
-    if missing:
-        reason = "the Open Sentry SDK cannot run: " + "; ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true requires the Open Sentry SDK test: {reason}")
-        pytest.skip(reason)
-    assert node is not None
-    return node
-
-
-async def _run_node(node: str, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(SCRIPT),
-        *args,
-        cwd=REPO,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail(f"the SDK script did not finish within {TIMEOUT_S} s")
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
-
-
 async def test_the_open_sentry_sdk_stores_an_error_a_transaction_and_a_generation(tmp_path: Path) -> None:
-    node = _node_or_skip()
+    node = tool_or_skip("node", needs=[SDK], purpose="the Open Sentry SDK")
     marker = uuid.uuid4().hex[:12]
     settings = make_settings(f"sqlite:///{tmp_path / 'ingestd.db'}")
     async with http_gateway(settings, "inprocess") as http:
@@ -72,7 +31,7 @@ async def test_the_open_sentry_sdk_stores_an_error_a_transaction_and_a_generatio
             secret = (await response.json())["secret"]
         dsn = f"http://{secret}@127.0.0.1:{http.port}/v1/ingest"
 
-        code, stdout, stderr = await _run_node(node, dsn, marker)
+        code, stdout, stderr = await run(node, str(SCRIPT), dsn, marker, timeout_s=TIMEOUT_S)
 
         assert code == 0, f"the SDK script exited {code}\nstderr:\n{stderr}\nstdout:\n{stdout}"
         # One request: the SDK batches the three items into one array.

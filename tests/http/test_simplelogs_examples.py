@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -22,39 +21,18 @@ from aiohttp import web
 from ingestd.v1 import event_pb2
 from tests.conftest import Http
 from tests.http.test_simplelogs import SimpleLogs, payload, simplelogs_on
+from tests.subprocesses import run, tool_or_skip
 
 E = event_pb2
 SEED_HOST = "https://simplelogs.io"
 TIMEOUT_S = 60.0
 
 
-def _tool_or_skip(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        reason = f"`{name}` is not on PATH"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true requires {name}: {reason}")
-        pytest.skip(reason)
-    return path
-
-
-async def _run(*command: str, env: dict[str, str] | None = None) -> str:
-    """Runs `command`; returns its stdout, failing the test on a non-zero exit."""
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail(f"{command[0]} did not finish within {TIMEOUT_S} s")
-    assert process.returncode == 0, f"{command} exited {process.returncode}\n{stderr.decode()}"
-    return stdout.decode()
+async def _succeed(*argv: str, env: dict[str, str] | None = None) -> str:
+    """Runs `argv`; returns its stdout, failing the test on a non-zero exit."""
+    code, stdout, stderr = await run(*argv, env=env, timeout_s=TIMEOUT_S)
+    assert code == 0, f"{argv} exited {code}\n{stderr}"
+    return stdout
 
 
 def _ms(event: event_pb2.Event) -> float:
@@ -68,8 +46,8 @@ async def sl(http: Http) -> AsyncIterator[SimpleLogs]:
 
 
 async def test_curl_example(sl: SimpleLogs) -> None:
-    bash = _tool_or_skip("bash")
-    _tool_or_skip("curl")
+    bash = tool_or_skip("bash")
+    tool_or_skip("curl")
     script = (
         payload("curl_server.sh")
         .replace(SEED_HOST, sl.http.url(""))
@@ -77,7 +55,7 @@ async def test_curl_example(sl: SimpleLogs) -> None:
     )
     before = time.time() * 1000
 
-    output = await _run(bash, "-c", script)
+    output = await _succeed(bash, "-c", script)
 
     assert orjson.loads(output) == {"queued": True}
     (event,) = await sl.events()
@@ -94,11 +72,11 @@ async def test_curl_example(sl: SimpleLogs) -> None:
 
 
 async def test_node_example(sl: SimpleLogs, tmp_path: Path) -> None:
-    node = _tool_or_skip("node")
+    node = tool_or_skip("node")
     script = tmp_path / "send.mjs"
     script.write_text(payload("node_server.mjs").replace(SEED_HOST, sl.http.url("")))
 
-    await _run(
+    await _succeed(
         node, str(script), "Checkout done", "api/checkout", env={"SIMPLELOGS_SERVER_KEY": sl.server_key}
     )
 
