@@ -17,7 +17,7 @@ from ingestd.v1 import admin_service_pb2
 from server import paging
 from server.access import Access
 from server.clock import Clock
-from server.errors import AlreadyExists, InvalidArgument, NotFound
+from server.errors import AlreadyExists, InvalidArgument, NotFound, Unimplemented
 from server.ids import UuidV7
 from server.keys import CLIENT, MASTER, PROJECT, WRITE_ONLY, Authenticator, digest, new_secret, shown_prefix
 from server.origins import check_allowed_origin
@@ -82,6 +82,11 @@ class Admin:
         assert record is not None, "organization_of found it"
         return pb.GetProjectResponse(project=to_project(record))
 
+    async def update_project_rpc(
+        self, call: Call, request: pb.UpdateProjectRequest
+    ) -> pb.UpdateProjectResponse:
+        raise Unimplemented("not yet")
+
     async def list_projects_rpc(self, call: Call, request: pb.ListProjectsRequest) -> pb.ListProjectsResponse:
         self._access.administer(call.principal, request.organization)
         size = paging.page_size(request.page_size)
@@ -106,6 +111,7 @@ class Admin:
             request.name,
             allowed_origins=list(request.allowed_origins),
             vendor_organization=request.vendor_organization,
+            test=request.test,
         )
         call.log.update(created_key_id=api_key.id)
         return pb.CreateApiKeyResponse(api_key=api_key, secret=secret)
@@ -173,6 +179,7 @@ class Admin:
         secret: str | None = None,
         allowed_origins: Sequence[str] = (),
         vendor_organization: str = "",
+        test: bool = False,
     ) -> tuple[pb.ApiKey, str]:
         """Creates a key; returns it and its secret, which is never retrievable again.
 
@@ -181,11 +188,13 @@ class Admin:
             NotFound: no such organization.
         """
         violations = _key_violations(kind, project, name, allowed_origins, vendor_organization)
+        if test and kind != PROJECT:
+            violations.append(("test", "only a project key can be a test key"))
         if violations:
             raise InvalidArgument(violations)
         if kind != MASTER and await self._access.organization_of(project) != organization:
             raise InvalidArgument([("project", f"is not a project of organization {organization!r}")])
-        record, secret = self.new_key(organization, kind, project, name, secret=secret)
+        record, secret = self.new_key(organization, kind, project, name, secret=secret, test=test)
         record.allowed_origins = "\n".join(allowed_origins)
         record.vendor_organization = vendor_organization or None
         async with self._sessions.begin() as session:
@@ -195,10 +204,17 @@ class Admin:
         return to_api_key(record), secret
 
     def new_key(
-        self, organization: str, kind: int, project: str, name: str, *, secret: str | None = None
+        self,
+        organization: str,
+        kind: int,
+        project: str,
+        name: str,
+        *,
+        secret: str | None = None,
+        test: bool = False,
     ) -> tuple[ApiKey, str]:
         """A key record, not yet stored, and its secret (`secret`, or a new one)."""
-        secret = secret or new_secret(kind)
+        secret = secret or new_secret(kind, test=test)
         record = ApiKey(
             organization_id=organization,
             id="key_" + self._ids.new().replace("-", ""),
@@ -208,6 +224,7 @@ class Admin:
             prefix=shown_prefix(secret),
             secret_sha256=digest(secret),
             created_us=self._clock.now_us(),
+            test=test,
         )
         return record, secret
 
@@ -314,6 +331,7 @@ def to_api_key(record: ApiKey) -> pb.ApiKey:
         prefix=record.prefix,
         allowed_origins=list(filter(None, record.allowed_origins.split("\n"))),
         vendor_organization=record.vendor_organization or "",
+        test=record.test,
     )
     _set_time(message.create_time, record.created_us)
     _set_time(message.last_use_time, record.last_used_us)

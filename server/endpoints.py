@@ -16,6 +16,9 @@ from server.dialects import DIALECTS
 from server.ingest import Ingest
 from server.pipeline import Endpoint
 from server.queries import EventQueries
+from server.redaction.service import RedactionRules
+from server.streams import Streams
+from server.viewer_tokens import ViewerTokens
 
 #: ingestd's own API.
 CANONICAL_SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -30,9 +33,16 @@ SERVICES: tuple[ServiceDescriptor, ...] = CANONICAL_SERVICES + tuple(d.service f
 
 
 def build_endpoints(
-    ingest: Ingest, queries: EventQueries, admin: Admin, vendor_endpoints: Sequence[Endpoint]
+    ingest: Ingest,
+    queries: EventQueries,
+    admin: Admin,
+    redaction: RedactionRules,
+    viewer_tokens: ViewerTokens,
+    streams: Streams,
+    vendor_endpoints: Sequence[Endpoint],
 ) -> dict[str, Endpoint]:
     """The endpoint of each RPC, keyed by its gRPC method path (`/pkg.Service/Method`)."""
+    admin_rpc = "/ingestd.v1.AdminService/"
     table = [
         Endpoint("/ingestd.v1.IngestService/WriteEvents", ingest.write_events, cached_auth=True),
         Endpoint(
@@ -51,6 +61,17 @@ def build_endpoints(
         Endpoint("/ingestd.v1.AdminService/CreateApiKey", admin.create_api_key_rpc),
         Endpoint("/ingestd.v1.AdminService/ListApiKeys", admin.list_api_keys_rpc),
         Endpoint("/ingestd.v1.AdminService/RevokeApiKey", admin.revoke_api_key_rpc),
+        Endpoint(admin_rpc + "UpdateProject", admin.update_project_rpc),
+        Endpoint(admin_rpc + "CreateViewerToken", viewer_tokens.create_viewer_token_rpc),
+        Endpoint(admin_rpc + "ListRedactionRules", redaction.list_redaction_rules_rpc),
+        Endpoint(admin_rpc + "CreateRedactionRule", redaction.create_redaction_rule_rpc),
+        Endpoint(admin_rpc + "UpdateRedactionRule", redaction.update_redaction_rule_rpc),
+        Endpoint(admin_rpc + "DeleteRedactionRule", redaction.delete_redaction_rule_rpc),
+        Endpoint(admin_rpc + "TestRedaction", redaction.test_redaction_rpc),
+        # Anonymous streams take no key: the handlers never authenticate.
+        Endpoint(admin_rpc + "WriteStreamEvents", streams.write_stream_events_rpc, handler_auth=True),
+        Endpoint(admin_rpc + "GetStream", streams.get_stream_rpc, handler_auth=True),
+        Endpoint(admin_rpc + "ClaimStream", streams.claim_stream_rpc),
         *vendor_endpoints,
     ]
     endpoints = {e.method: e for e in table}

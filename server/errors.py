@@ -6,6 +6,8 @@
     ├── PermissionDenied         PERMISSION_DENIED: a valid key that may not do this
     ├── NotFound                 NOT_FOUND
     ├── AlreadyExists            ALREADY_EXISTS
+    ├── FailedPrecondition       FAILED_PRECONDITION: the target's state refuses the call
+    ├── Unimplemented            UNIMPLEMENTED
     ├── ResourceExhausted        RESOURCE_EXHAUSTED, with RetryInfo
     ├── Unavailable              UNAVAILABLE, with RetryInfo: retrying the same call may succeed
     └── Internal                 INTERNAL: a bug; the details stay in the server log
@@ -113,6 +115,19 @@ class NotFound(IngestdError):
 class AlreadyExists(IngestdError):
     code = grpc.StatusCode.ALREADY_EXISTS
     default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(IngestdError):
+    """The target is in a state that refuses the call, such as a claimed stream or a built-in rule
+    asked to be deleted; retrying will not help until the state changes."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class Unimplemented(IngestdError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+    default_reason = "UNIMPLEMENTED"
 
 
 class ResourceExhausted(IngestdError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from typing import NamedTuple, Protocol
 
 from google.protobuf import timestamp_pb2
 from google.rpc import status_pb2  # type: ignore[attr-defined]
@@ -26,6 +27,49 @@ pb = ingest_service_pb2
 _STREAM_WINDOW = 8
 
 
+class Redactor(Protocol):
+    """A project's enabled redaction rules, compiled once per rule set."""
+
+    def might_match(self, payload: bytes) -> bool:
+        """False only when no rule can match anything in this serialized event, so `redact` is
+        skipped: the cheap test that keeps redaction off the hot path's cost."""
+        ...
+
+    def redact(self, event: event_pb2.Event) -> int:
+        """Redacts `event` in place; returns how many values changed."""
+        ...
+
+
+class RedactorSource(Protocol):
+    async def redactor(self, project: str | None) -> Redactor | None:
+        """The redactor of `project` (None: an anonymous stream's, the built-in defaults), or None
+        when no rule is enabled."""
+        ...
+
+
+class Quotas(Protocol):
+    async def reserve(self, project: str, events: int) -> None:
+        """Counts `events` against the project's daily limit, if it has one.
+
+        Raises:
+            ResourceExhausted: reason `DAILY_EVENT_LIMIT_REACHED`; nothing was counted.
+        """
+        ...
+
+    async def release(self, project: str, events: int) -> None:
+        """Gives back a reservation whose events were not stored."""
+        ...
+
+
+class Prepared(NamedTuple):
+    """Normalized events: the rows of the valid ones in order, the violations of the others by
+    index, and how many values the redaction rules changed."""
+
+    rows: list[EventRow]
+    rejected: dict[int, list[Violation]]
+    redacted_count: int
+
+
 class Ingest:
     """Writes events into projects."""
 
@@ -36,10 +80,14 @@ class Ingest:
         clock: Clock,
         ids: UuidV7,
         sessions: async_sessionmaker[AsyncSession],
+        redaction: RedactorSource,
+        quotas: Quotas,
         *,
         max_batch_events: int,
     ) -> None:
         self._access = access
+        self._redaction = redaction
+        self._quotas = quotas
         self._sessions = sessions
         self._writer = writer
         self._clock = clock
@@ -50,7 +98,7 @@ class Ingest:
         """IngestService.WriteEvents."""
         project = await self._access.project(call.principal, request.project, write=True)
         self._check_batch_size(request.events)
-        rows, rejected = self.prepare(project, request.events, dialect="ingestd")
+        rows, rejected, _ = await self.prepare(project, request.events, dialect="ingestd")
         if request.atomic and rejected:
             raise InvalidArgument(
                 [(f"events[{i}].{f}", d) for i, violations in sorted(rejected.items()) for f, d in violations]
@@ -104,7 +152,7 @@ class Ingest:
                     )
                 project = named
                 self._check_batch_size(message.events)
-                rows, rejected = self.prepare(project, message.events, dialect="ingestd")
+                rows, rejected, _ = await self.prepare(project, message.events, dialect="ingestd")
                 for index, violations in sorted(rejected.items()):
                     response.rejections.add(index=offset + index, error=rejection_status(violations))
                 response.rejected_count += len(rejected)
@@ -125,31 +173,46 @@ class Ingest:
         )
         return response
 
-    def prepare(
-        self, project: str, events: Sequence[event_pb2.Event], *, dialect: str
-    ) -> tuple[list[EventRow], dict[int, list[Violation]]]:
-        """Normalizes `events` in place. Returns the rows of the valid ones, in order, and the
-        violations of the others by index."""
+    async def prepare(
+        self, project: str | None, events: Sequence[event_pb2.Event], *, dialect: str
+    ) -> Prepared:
+        """Normalizes `events` in place and applies the project's redaction rules (with no project,
+        an anonymous stream's), so nothing unredacted reaches a row."""
+        redactor = await self._redaction.redactor(project)
         received_us = self._clock.now_us()
         received = timestamp_pb2.Timestamp()
         received.FromMicroseconds(received_us)
         ids = self._ids.batch(len(events))
         rows: list[EventRow] = []
         rejected: dict[int, list[Violation]] = {}
+        redacted = 0
         for index, event in enumerate(events):
             row = normalize(
                 event,
-                project=project,
+                project=project or "",
                 event_id=ids[index],
                 received=received,
                 received_us=received_us,
                 dialect=dialect,
             )
+            if redactor is not None and isinstance(row, EventRow) and redactor.might_match(row.payload):
+                changed = redactor.redact(event)
+                if changed:
+                    redacted += changed
+                    # Normalized again, so every column and the payload come from the redacted event.
+                    row = normalize(
+                        event,
+                        project=project or "",
+                        event_id=ids[index],
+                        received=received,
+                        received_us=received_us,
+                        dialect=dialect,
+                    )
             if isinstance(row, EventRow):
                 rows.append(row)
             else:
                 rejected[index] = row
-        return rows, rejected
+        return Prepared(rows, rejected, redacted)
 
     async def commit(self, call: Call, rows: Sequence[EventRow], *, keyless: bool = False) -> list[Stored]:
         """Commits rows through the group writer, in the caller's key's name; with `keyless`, in no
@@ -160,16 +223,23 @@ class Ingest:
             Unauthenticated: the key was revoked before the commit.
             Unavailable: the database or the server is going away; a retry may succeed.
         """
-        # Even with no rows the writer is asked: it re-checks the key, so a revoked key is refused
-        # rather than answered with rejections.
+        project = rows[0].project_id if rows else None
+        if project is not None:
+            await self._quotas.reserve(project, len(rows))
         try:
+            # Even with no rows the writer is asked: it re-checks the key, so a revoked key is
+            # refused rather than answered with rejections.
             return await self._writer.write(None if keyless else call.principal.key_id, rows)
-        except KeyRevoked:
-            raise Unauthenticated("API key revoked", reason="KEY_REVOKED") from None
-        except CommitFailed:
-            raise Unavailable("the database did not commit; retry", retry_after_s=1.0) from None
-        except WriterClosed:
-            raise Unavailable("server shutting down; retry", retry_after_s=1.0) from None
+        except BaseException as exc:
+            if project is not None:
+                await asyncio.shield(self._quotas.release(project, len(rows)))
+            if isinstance(exc, KeyRevoked):
+                raise Unauthenticated("API key revoked", reason="KEY_REVOKED") from None
+            if isinstance(exc, CommitFailed):
+                raise Unavailable("the database did not commit; retry", retry_after_s=1.0) from None
+            if isinstance(exc, WriterClosed):
+                raise Unavailable("server shutting down; retry", retry_after_s=1.0) from None
+            raise
 
     async def existing(self, project: str, keys: Sequence[str]) -> dict[str, str]:
         """The stored event id of each of `keys` already used in `project`, for dialects that must

@@ -22,18 +22,22 @@ PROJECT = admin_service_pb2.API_KEY_KIND_PROJECT
 PUBLIC = admin_service_pb2.API_KEY_KIND_PUBLIC
 SERVER = admin_service_pb2.API_KEY_KIND_SERVER
 CLIENT = admin_service_pb2.API_KEY_KIND_CLIENT
+#: A viewer token's principal: never stored, read-only, held to one tenant.
+VIEWER = admin_service_pb2.API_KEY_KIND_VIEWER
 
 #: Kinds that belong to one project and may only write to it: vendors' public, server and client keys.
 WRITE_ONLY: frozenset[int] = frozenset({PUBLIC, SERVER, CLIENT})
 
 _SECRET_PREFIX: dict[int, str] = {MASTER: "mk_", PROJECT: "pk_", PUBLIC: "pub_", SERVER: "sk_", CLIENT: "ck_"}
+_TEST_PREFIX = "pk_test_"
 _SHOWN_PREFIX_CHARS = 10
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: the key's id (never its secret), kind, organization and project, and the
-    vendor attributes of the key (see `ingestd.v1.ApiKey`)."""
+    vendor attributes of the key (see `ingestd.v1.ApiKey`). A viewer token's principal has no key
+    id of a stored key, and carries its tenant."""
 
     key_id: str
     kind: int
@@ -41,11 +45,14 @@ class Principal:
     project: str | None
     allowed_origins: tuple[str, ...] = ()
     vendor_organization: str = ""
+    test: bool = False
+    tenant_id: str = ""
 
 
-def new_secret(kind: int) -> str:
-    """A new secret for a key of `kind`, such as `pk_` followed by 48 hex digits."""
-    return _SECRET_PREFIX[kind] + secrets.token_hex(24)
+def new_secret(kind: int, *, test: bool = False) -> str:
+    """A new secret for a key of `kind`, such as `pk_` followed by 48 hex digits (`pk_test_` for a
+    test project key)."""
+    return (_TEST_PREFIX if test else _SECRET_PREFIX[kind]) + secrets.token_hex(24)
 
 
 def digest(secret: str) -> str:
@@ -119,6 +126,7 @@ class Authenticator:
             record.project_id,
             tuple(filter(None, record.allowed_origins.split("\n"))),
             record.vendor_organization or "",
+            record.test,
         )
         if len(self._cache) >= self._CACHE_LIMIT:
             self._cache.clear()

@@ -37,6 +37,10 @@ from server.ingest import Ingest
 from server.keys import Authenticator
 from server.pipeline import Pipeline
 from server.queries import EventQueries
+from server.quotas import ProjectQuotas
+from server.redaction.service import RedactionRules
+from server.streams import Streams
+from server.viewer_tokens import ViewerTokens
 from storage.engine import create_engine, session_factory, writer_engine
 from storage.migrate import upgrade
 from storage.writer import GroupWriter
@@ -98,13 +102,28 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         writer.start()
         stack.push_async_callback(writer.close)
 
+        redaction = RedactionRules(c.access, c.sessions, c.clock, c.ids, settings)
+        quotas = ProjectQuotas(c.sessions, c.clock, settings)
         ingest = Ingest(
-            c.access, writer, c.clock, c.ids, c.sessions, max_batch_events=settings.max_batch_events
+            c.access,
+            writer,
+            c.clock,
+            c.ids,
+            c.sessions,
+            redaction,
+            quotas,
+            max_batch_events=settings.max_batch_events,
         )
         queries = EventQueries(c.access, c.sessions)
-        context = VendorContext(ingest, c.access, c.sessions, c.clock, c.ids, settings)
+        viewer_tokens = ViewerTokens(c.access, c.sessions, c.clock, settings)
+        streams = Streams(ingest, c.access, c.sessions, c.clock, settings)
+        context = VendorContext(
+            ingest, c.access, c.sessions, c.clock, c.ids, settings, c.admin, redaction, viewer_tokens, streams
+        )
         vendor_endpoints = [e for d in DIALECTS.values() for e in d.servicer(context).endpoints()]
-        endpoints = build_endpoints(ingest, queries, c.admin, vendor_endpoints)
+        endpoints = build_endpoints(
+            ingest, queries, c.admin, redaction, viewer_tokens, streams, vendor_endpoints
+        )
         pipeline = Pipeline(c.authenticator, max_inflight=settings.max_inflight_calls)
         first_start = await bootstrap(settings, c.sessions, c.admin, c.clock)
 

@@ -9,7 +9,19 @@ itself, and `api_keys` by its organization, since a master key belongs to no pro
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, MetaData, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -40,6 +52,10 @@ class Project(Base):
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_us: Mapped[int] = mapped_column(BigInteger)
+    # Limits (`ingestd.v1.ProjectLimits`); 0 means unlimited.
+    daily_event_limit: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    alert_rule_limit: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    webhooks_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiKey(Base):
@@ -60,6 +76,65 @@ class ApiKey(Base):
     # A client key's allowed browser origins, one per line (origins cannot hold a newline).
     allowed_origins: Mapped[str] = mapped_column(Text, default="", server_default="")
     vendor_organization: Mapped[str | None] = mapped_column(String(100))
+    test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ProjectDailyUsage(Base):
+    """Events accepted per project and UTC day, counted only while the project has a daily limit."""
+
+    __tablename__ = "project_daily_usage"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    # Days since the Unix epoch (UTC).
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RedactionRule(Base):
+    """A project's custom redaction rule, or its changes to a built-in rule (id `builtin_<name>`);
+    a built-in rule without a row has its defaults."""
+
+    __tablename__ = "redaction_rules"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # `ingestd.v1.RedactionRuleType` and `RedactionBehavior` numbers.
+    type: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    pattern: Mapped[str] = mapped_column(Text, default="")
+    # A field rule's dot paths, one per line.
+    fields: Mapped[str] = mapped_column(Text, default="")
+    behavior: Mapped[int] = mapped_column(SmallInteger)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_us: Mapped[int | None] = mapped_column(BigInteger)
+    updated_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SigningSecret(Base):
+    """A secret that signs viewer tokens. The newest signs; every stored one verifies, until it is
+    retired after the longest token lifetime has passed."""
+
+    __tablename__ = "signing_secrets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class Stream(Base):
+    """An anonymous stream, keyed by its UUIDv4 claim token."""
+
+    __tablename__ = "streams"
+
+    token: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    expires_us: Mapped[int] = mapped_column(BigInteger)
+    claimed_us: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_project: Mapped[str | None] = mapped_column(String(63))
+    event_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The UTC day (days since the epoch) `day_count` counts, for the daily limit.
+    day: Mapped[int] = mapped_column(Integer)
+    day_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Event(Base):
@@ -124,3 +199,36 @@ class Event(Base):
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in Event.__table__.columns)
+
+
+class StreamEvent(Base):
+    """An event of an anonymous stream: an events row whose project is the stream's token, kept
+    apart from every project's events until the stream is claimed."""
+
+    __tablename__ = "stream_events"
+
+    token: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    occurred_us: Mapped[int] = mapped_column(BigInteger)
+    received_us: Mapped[int] = mapped_column(BigInteger)
+    service: Mapped[str] = mapped_column(String(200))
+    environment: Mapped[str] = mapped_column(String(200))
+    release: Mapped[str] = mapped_column(String(200))
+    trace_id: Mapped[str | None] = mapped_column(String(200))
+    fingerprint: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index(
+            "uq_stream_events_idempotency",
+            "token",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=idempotency_key.isnot(None),
+            postgresql_where=idempotency_key.isnot(None),
+        ),
+    )

@@ -56,7 +56,7 @@ def test_every_rpc_has_a_route_under_v1() -> None:
     found = routes(CANONICAL_SERVICES)
     rpcs = {f"/{s.full_name}/{m.name}" for s in CANONICAL_SERVICES for m in s.methods}
     assert {r.rpc for r in found} == rpcs
-    assert all(re.match(r"^/v1/(projects|organizations)/\{", r.template) for r in found)
+    assert all(re.match(r"^/v1/(projects|organizations|streams)/\{", r.template) for r in found)
     by_rpc = {r.rpc.rsplit("/", 1)[1]: (r.http_method, r.template) for r in found}
     assert by_rpc["WriteEvents"] == ("POST", "/v1/projects/{project}/events:write")
     assert by_rpc["ListEvents"] == ("GET", "/v1/projects/{project}/events")

@@ -19,11 +19,15 @@ from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.access import Access
+from server.admin import Admin
 from server.clock import Clock
 from server.config import Settings
 from server.ids import UuidV7
 from server.ingest import Ingest
 from server.pipeline import Call, Endpoint
+from server.redaction.service import RedactionRules
+from server.streams import Streams
+from server.viewer_tokens import ViewerTokens
 
 R = TypeVar("R", bound=Message)
 
@@ -41,6 +45,10 @@ class VendorContext:
     clock: Clock
     ids: UuidV7
     settings: Settings
+    admin: Admin
+    redaction: RedactionRules
+    viewer_tokens: ViewerTokens
+    streams: Streams
 
 
 class VendorServicer(Protocol):

@@ -236,7 +236,7 @@ class LogisterServicer:
                 errors[index] = translated
             else:
                 valid.append((index, translated))
-        rows, rejected = self._context.ingest.prepare(
+        rows, rejected, _ = await self._context.ingest.prepare(
             project, [t.event for _, t in valid], dialect="logister"
         )
         for position, violations in rejected.items():
@@ -321,7 +321,9 @@ class LogisterServicer:
         return window
 
     async def _store_one(self, call: Call, project: str, translated: logister.Translated) -> Stored:
-        rows, rejected = self._context.ingest.prepare(project, [translated.event], dialect="logister")
+        rows, rejected, _ = await self._context.ingest.prepare(
+            project, [translated.event], dialect="logister"
+        )
         if rejected:
             raise _Answered(422, {"errors": _violation_messages(rejected[0])})
         stored = (await self._commit(call, rows))[0]

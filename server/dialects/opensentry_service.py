@@ -82,7 +82,7 @@ class OpenSentryServicer:
         project = await self._project(call, key)
         if project is None:
             return _refuse(call, 403, "Invalid DSN key", "key refused")
-        rows, rejected = self._context.ingest.prepare(project, events, dialect="opensentry")
+        rows, rejected, _ = await self._context.ingest.prepare(project, events, dialect="opensentry")
         if rejected:
             # Open Sentry's schema passed, but ingestd cannot store an item (a limit of the
             # canonical event): refused whole, as a schema failure would be.

@@ -206,7 +206,7 @@ class OperynServicer:
             return answer(401, _UNAUTHORIZED)
         try:
             events = translate(value)
-            rows, rejected = self._context.ingest.prepare(project, events, dialect="operyn")
+            rows, rejected, _ = await self._context.ingest.prepare(project, events, dialect="operyn")
             if rejected:
                 raise operyn.rejection(kind, rejected, batch=batch)
         except operyn.Invalid as invalid:

@@ -72,7 +72,9 @@ class SimpleLogsServicer:
             return _message(call, 403, "Forbidden")
         project = await self._context.access.project(principal, "", write=True)
         translation = simplelogs.to_events(enqueue)
-        rows, rejected = self._context.ingest.prepare(project, translation.events, dialect="simplelogs")
+        rows, rejected, _ = await self._context.ingest.prepare(
+            project, translation.events, dialect="simplelogs"
+        )
         stored = await self._context.ingest.commit(call, rows)
         call.log.update(
             project=project,

@@ -3,7 +3,11 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from ingestd.v1 import event_pb2 as _event_pb2
+from ingestd.v1 import redaction_pb2 as _redaction_pb2
+from ingestd.v1 import stream_pb2 as _stream_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -21,12 +25,14 @@ class ApiKeyKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     API_KEY_KIND_PUBLIC: _ClassVar[ApiKeyKind]
     API_KEY_KIND_SERVER: _ClassVar[ApiKeyKind]
     API_KEY_KIND_CLIENT: _ClassVar[ApiKeyKind]
+    API_KEY_KIND_VIEWER: _ClassVar[ApiKeyKind]
 API_KEY_KIND_UNSPECIFIED: ApiKeyKind
 API_KEY_KIND_MASTER: ApiKeyKind
 API_KEY_KIND_PROJECT: ApiKeyKind
 API_KEY_KIND_PUBLIC: ApiKeyKind
 API_KEY_KIND_SERVER: ApiKeyKind
 API_KEY_KIND_CLIENT: ApiKeyKind
+API_KEY_KIND_VIEWER: ApiKeyKind
 
 class Organization(_message.Message):
     __slots__ = ("id", "display_name", "create_time")
@@ -39,19 +45,31 @@ class Organization(_message.Message):
     def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Project(_message.Message):
-    __slots__ = ("id", "organization", "display_name", "create_time")
+    __slots__ = ("id", "organization", "display_name", "create_time", "limits")
     ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     id: str
     organization: str
     display_name: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., organization: _Optional[str] = ..., display_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    limits: ProjectLimits
+    def __init__(self, id: _Optional[str] = ..., organization: _Optional[str] = ..., display_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limits: _Optional[_Union[ProjectLimits, _Mapping]] = ...) -> None: ...
+
+class ProjectLimits(_message.Message):
+    __slots__ = ("daily_event_limit", "alert_rule_limit", "webhooks_disabled")
+    DAILY_EVENT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ALERT_RULE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOKS_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    daily_event_limit: int
+    alert_rule_limit: int
+    webhooks_disabled: bool
+    def __init__(self, daily_event_limit: _Optional[int] = ..., alert_rule_limit: _Optional[int] = ..., webhooks_disabled: _Optional[bool] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "organization", "project", "kind", "name", "prefix", "create_time", "last_use_time", "revoke_time", "allowed_origins", "vendor_organization")
+    __slots__ = ("id", "organization", "project", "kind", "name", "prefix", "create_time", "last_use_time", "revoke_time", "allowed_origins", "vendor_organization", "test")
     ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +81,7 @@ class ApiKey(_message.Message):
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_ORIGINS_FIELD_NUMBER: _ClassVar[int]
     VENDOR_ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
+    TEST_FIELD_NUMBER: _ClassVar[int]
     id: str
     organization: str
     project: str
@@ -74,7 +93,8 @@ class ApiKey(_message.Message):
     revoke_time: _timestamp_pb2.Timestamp
     allowed_origins: _containers.RepeatedScalarFieldContainer[str]
     vendor_organization: str
-    def __init__(self, id: _Optional[str] = ..., organization: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., vendor_organization: _Optional[str] = ...) -> None: ...
+    test: bool
+    def __init__(self, id: _Optional[str] = ..., organization: _Optional[str] = ..., project: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., vendor_organization: _Optional[str] = ..., test: _Optional[bool] = ...) -> None: ...
 
 class GetOrganizationRequest(_message.Message):
     __slots__ = ("organization",)
@@ -135,20 +155,22 @@ class ListProjectsResponse(_message.Message):
     def __init__(self, projects: _Optional[_Iterable[_Union[Project, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
-    __slots__ = ("organization", "kind", "project", "name", "allowed_origins", "vendor_organization")
+    __slots__ = ("organization", "kind", "project", "name", "allowed_origins", "vendor_organization", "test")
     ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_ORIGINS_FIELD_NUMBER: _ClassVar[int]
     VENDOR_ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
+    TEST_FIELD_NUMBER: _ClassVar[int]
     organization: str
     kind: ApiKeyKind
     project: str
     name: str
     allowed_origins: _containers.RepeatedScalarFieldContainer[str]
     vendor_organization: str
-    def __init__(self, organization: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., project: _Optional[str] = ..., name: _Optional[str] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., vendor_organization: _Optional[str] = ...) -> None: ...
+    test: bool
+    def __init__(self, organization: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., project: _Optional[str] = ..., name: _Optional[str] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., vendor_organization: _Optional[str] = ..., test: _Optional[bool] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
     __slots__ = ("api_key", "secret")
@@ -191,3 +213,157 @@ class RevokeApiKeyResponse(_message.Message):
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     api_key: ApiKey
     def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class UpdateProjectRequest(_message.Message):
+    __slots__ = ("project", "update", "update_mask")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    update: Project
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, project: _Optional[str] = ..., update: _Optional[_Union[Project, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateProjectResponse(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: Project
+    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ...) -> None: ...
+
+class CreateViewerTokenRequest(_message.Message):
+    __slots__ = ("project", "tenant_id", "tier", "expires_in_seconds")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    tenant_id: str
+    tier: str
+    expires_in_seconds: int
+    def __init__(self, project: _Optional[str] = ..., tenant_id: _Optional[str] = ..., tier: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateViewerTokenResponse(_message.Message):
+    __slots__ = ("token", "expire_time")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListRedactionRulesRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class ListRedactionRulesResponse(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedCompositeFieldContainer[_redaction_pb2.RedactionRule]
+    def __init__(self, rules: _Optional[_Iterable[_Union[_redaction_pb2.RedactionRule, _Mapping]]] = ...) -> None: ...
+
+class CreateRedactionRuleRequest(_message.Message):
+    __slots__ = ("project", "rule")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    rule: _redaction_pb2.RedactionRule
+    def __init__(self, project: _Optional[str] = ..., rule: _Optional[_Union[_redaction_pb2.RedactionRule, _Mapping]] = ...) -> None: ...
+
+class CreateRedactionRuleResponse(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: _redaction_pb2.RedactionRule
+    def __init__(self, rule: _Optional[_Union[_redaction_pb2.RedactionRule, _Mapping]] = ...) -> None: ...
+
+class UpdateRedactionRuleRequest(_message.Message):
+    __slots__ = ("project", "rule", "update", "update_mask")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    rule: str
+    update: _redaction_pb2.RedactionRule
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, project: _Optional[str] = ..., rule: _Optional[str] = ..., update: _Optional[_Union[_redaction_pb2.RedactionRule, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateRedactionRuleResponse(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: _redaction_pb2.RedactionRule
+    def __init__(self, rule: _Optional[_Union[_redaction_pb2.RedactionRule, _Mapping]] = ...) -> None: ...
+
+class DeleteRedactionRuleRequest(_message.Message):
+    __slots__ = ("project", "rule")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    rule: str
+    def __init__(self, project: _Optional[str] = ..., rule: _Optional[str] = ...) -> None: ...
+
+class DeleteRedactionRuleResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TestRedactionRequest(_message.Message):
+    __slots__ = ("project", "sample")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    sample: _event_pb2.Event
+    def __init__(self, project: _Optional[str] = ..., sample: _Optional[_Union[_event_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class TestRedactionResponse(_message.Message):
+    __slots__ = ("redacted", "matches", "redacted_count")
+    REDACTED_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    REDACTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    redacted: _event_pb2.Event
+    matches: _containers.RepeatedCompositeFieldContainer[_redaction_pb2.RedactionMatch]
+    redacted_count: int
+    def __init__(self, redacted: _Optional[_Union[_event_pb2.Event, _Mapping]] = ..., matches: _Optional[_Iterable[_Union[_redaction_pb2.RedactionMatch, _Mapping]]] = ..., redacted_count: _Optional[int] = ...) -> None: ...
+
+class WriteStreamEventsRequest(_message.Message):
+    __slots__ = ("token", "events")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    events: _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]
+    def __init__(self, token: _Optional[str] = ..., events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ...) -> None: ...
+
+class WriteStreamEventsResponse(_message.Message):
+    __slots__ = ("event_ids", "redacted_count")
+    EVENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REDACTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    event_ids: _containers.RepeatedScalarFieldContainer[str]
+    redacted_count: int
+    def __init__(self, event_ids: _Optional[_Iterable[str]] = ..., redacted_count: _Optional[int] = ...) -> None: ...
+
+class GetStreamRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class GetStreamResponse(_message.Message):
+    __slots__ = ("stream",)
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: _stream_pb2.Stream
+    def __init__(self, stream: _Optional[_Union[_stream_pb2.Stream, _Mapping]] = ...) -> None: ...
+
+class ClaimStreamRequest(_message.Message):
+    __slots__ = ("token", "project")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    project: str
+    def __init__(self, token: _Optional[str] = ..., project: _Optional[str] = ...) -> None: ...
+
+class ClaimStreamResponse(_message.Message):
+    __slots__ = ("project", "claimed_event_count")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    claimed_event_count: int
+    def __init__(self, project: _Optional[str] = ..., claimed_event_count: _Optional[int] = ...) -> None: ...

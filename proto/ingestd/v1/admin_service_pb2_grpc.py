@@ -26,10 +26,12 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Administers organizations, projects and API keys.
+    """Administers organizations, projects, API keys, redaction rules, viewer tokens and anonymous
+    streams.
 
-    Authentication: a master key of the organization concerned. Instance-wide operations, such as
-    creating an organization, are done with the `ingestd` command on the server itself.
+    Authentication: a master key of the organization concerned, unless an RPC says otherwise.
+    Instance-wide operations, such as creating an organization or rotating the viewer-token
+    signing secret, are done with the `ingestd` command on the server itself.
     """
 
     def __init__(self, channel):
@@ -53,6 +55,11 @@ class AdminServiceStub:
                 request_serializer=ingestd_dot_v1_dot_admin__service__pb2.GetProjectRequest.SerializeToString,
                 response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.GetProjectResponse.FromString,
                 _registered_method=True)
+        self.UpdateProject = channel.unary_unary(
+                '/ingestd.v1.AdminService/UpdateProject',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.UpdateProjectRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.UpdateProjectResponse.FromString,
+                _registered_method=True)
         self.ListProjects = channel.unary_unary(
                 '/ingestd.v1.AdminService/ListProjects',
                 request_serializer=ingestd_dot_v1_dot_admin__service__pb2.ListProjectsRequest.SerializeToString,
@@ -73,13 +80,60 @@ class AdminServiceStub:
                 request_serializer=ingestd_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
                 response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.FromString,
                 _registered_method=True)
+        self.CreateViewerToken = channel.unary_unary(
+                '/ingestd.v1.AdminService/CreateViewerToken',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.CreateViewerTokenRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.CreateViewerTokenResponse.FromString,
+                _registered_method=True)
+        self.ListRedactionRules = channel.unary_unary(
+                '/ingestd.v1.AdminService/ListRedactionRules',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.ListRedactionRulesRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.ListRedactionRulesResponse.FromString,
+                _registered_method=True)
+        self.CreateRedactionRule = channel.unary_unary(
+                '/ingestd.v1.AdminService/CreateRedactionRule',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.CreateRedactionRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.CreateRedactionRuleResponse.FromString,
+                _registered_method=True)
+        self.UpdateRedactionRule = channel.unary_unary(
+                '/ingestd.v1.AdminService/UpdateRedactionRule',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.UpdateRedactionRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.UpdateRedactionRuleResponse.FromString,
+                _registered_method=True)
+        self.DeleteRedactionRule = channel.unary_unary(
+                '/ingestd.v1.AdminService/DeleteRedactionRule',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.DeleteRedactionRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.DeleteRedactionRuleResponse.FromString,
+                _registered_method=True)
+        self.TestRedaction = channel.unary_unary(
+                '/ingestd.v1.AdminService/TestRedaction',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.TestRedactionRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.TestRedactionResponse.FromString,
+                _registered_method=True)
+        self.WriteStreamEvents = channel.unary_unary(
+                '/ingestd.v1.AdminService/WriteStreamEvents',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.WriteStreamEventsRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.WriteStreamEventsResponse.FromString,
+                _registered_method=True)
+        self.GetStream = channel.unary_unary(
+                '/ingestd.v1.AdminService/GetStream',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.GetStreamRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.GetStreamResponse.FromString,
+                _registered_method=True)
+        self.ClaimStream = channel.unary_unary(
+                '/ingestd.v1.AdminService/ClaimStream',
+                request_serializer=ingestd_dot_v1_dot_admin__service__pb2.ClaimStreamRequest.SerializeToString,
+                response_deserializer=ingestd_dot_v1_dot_admin__service__pb2.ClaimStreamResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Administers organizations, projects and API keys.
+    """Administers organizations, projects, API keys, redaction rules, viewer tokens and anonymous
+    streams.
 
-    Authentication: a master key of the organization concerned. Instance-wide operations, such as
-    creating an organization, are done with the `ingestd` command on the server itself.
+    Authentication: a master key of the organization concerned, unless an RPC says otherwise.
+    Instance-wide operations, such as creating an organization or rotating the viewer-token
+    signing secret, are done with the `ingestd` command on the server itself.
     """
 
     def GetOrganization(self, request, context):
@@ -98,6 +152,14 @@ class AdminServiceServicer:
 
     def GetProject(self, request, context):
         """Gets one project.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProject(self, request, context):
+        """Updates a project's display name or limits: the fields named by `update_mask` (every
+        writable field when it is empty).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +195,78 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateViewerToken(self, request, context):
+        """Creates a viewer token: a signed, short-lived, read-only credential (`vt_…`) for one tenant
+        of one project, safe to hand to a browser. It may list and get that tenant's audit events,
+        nothing else. Authentication: a master key, or a live (not test) project key of the project.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRedactionRules(self, request, context):
+        """Lists a project's redaction rules: every built-in rule, then the custom rules oldest first.
+        Authentication: a master key or a project key of the project.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRedactionRule(self, request, context):
+        """Creates a custom redaction rule (a pattern or a field rule).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRedactionRule(self, request, context):
+        """Updates a redaction rule: the fields named by `update_mask` (every writable field when it is
+        empty). Of a built-in rule only `enabled` and `behavior` can change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRedactionRule(self, request, context):
+        """Deletes a custom redaction rule. A built-in rule cannot be deleted (FAILED_PRECONDITION):
+        disable it instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestRedaction(self, request, context):
+        """Runs the project's enabled redaction rules on a sample event and shows what they would
+        change. Nothing is stored. Authentication: a master key or a project key of the project.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteStreamEvents(self, request, context):
+        """Writes events to an anonymous stream, creating it on first use. Authentication: none. The
+        built-in redaction rules apply. A stream takes a limited number of events per UTC day
+        (RESOURCE_EXHAUSTED past it); a claimed or expired stream refuses writes (FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStream(self, request, context):
+        """Gets an anonymous stream's metadata, never its events. Authentication: none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimStream(self, request, context):
+        """Moves every event of an anonymous stream into a project, in one transaction, and closes the
+        stream. Authentication: a master key of the project's organization.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +284,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetProject,
                     request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.GetProjectRequest.FromString,
                     response_serializer=ingestd_dot_v1_dot_admin__service__pb2.GetProjectResponse.SerializeToString,
+            ),
+            'UpdateProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProject,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.UpdateProjectRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.UpdateProjectResponse.SerializeToString,
             ),
             'ListProjects': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProjects,
@@ -171,6 +310,51 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.FromString,
                     response_serializer=ingestd_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.SerializeToString,
             ),
+            'CreateViewerToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateViewerToken,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.CreateViewerTokenRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.CreateViewerTokenResponse.SerializeToString,
+            ),
+            'ListRedactionRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRedactionRules,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.ListRedactionRulesRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.ListRedactionRulesResponse.SerializeToString,
+            ),
+            'CreateRedactionRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRedactionRule,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.CreateRedactionRuleRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.CreateRedactionRuleResponse.SerializeToString,
+            ),
+            'UpdateRedactionRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRedactionRule,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.UpdateRedactionRuleRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.UpdateRedactionRuleResponse.SerializeToString,
+            ),
+            'DeleteRedactionRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRedactionRule,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.DeleteRedactionRuleRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.DeleteRedactionRuleResponse.SerializeToString,
+            ),
+            'TestRedaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestRedaction,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.TestRedactionRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.TestRedactionResponse.SerializeToString,
+            ),
+            'WriteStreamEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.WriteStreamEvents,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.WriteStreamEventsRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.WriteStreamEventsResponse.SerializeToString,
+            ),
+            'GetStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStream,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.GetStreamRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.GetStreamResponse.SerializeToString,
+            ),
+            'ClaimStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimStream,
+                    request_deserializer=ingestd_dot_v1_dot_admin__service__pb2.ClaimStreamRequest.FromString,
+                    response_serializer=ingestd_dot_v1_dot_admin__service__pb2.ClaimStreamResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'ingestd.v1.AdminService', rpc_method_handlers)
@@ -180,10 +364,12 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Administers organizations, projects and API keys.
+    """Administers organizations, projects, API keys, redaction rules, viewer tokens and anonymous
+    streams.
 
-    Authentication: a master key of the organization concerned. Instance-wide operations, such as
-    creating an organization, are done with the `ingestd` command on the server itself.
+    Authentication: a master key of the organization concerned, unless an RPC says otherwise.
+    Instance-wide operations, such as creating an organization or rotating the viewer-token
+    signing secret, are done with the `ingestd` command on the server itself.
     """
 
     @staticmethod
@@ -257,6 +443,33 @@ class AdminService:
             '/ingestd.v1.AdminService/GetProject',
             ingestd_dot_v1_dot_admin__service__pb2.GetProjectRequest.SerializeToString,
             ingestd_dot_v1_dot_admin__service__pb2.GetProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/UpdateProject',
+            ingestd_dot_v1_dot_admin__service__pb2.UpdateProjectRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.UpdateProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -365,6 +578,249 @@ class AdminService:
             '/ingestd.v1.AdminService/RevokeApiKey',
             ingestd_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
             ingestd_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateViewerToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/CreateViewerToken',
+            ingestd_dot_v1_dot_admin__service__pb2.CreateViewerTokenRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.CreateViewerTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRedactionRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/ListRedactionRules',
+            ingestd_dot_v1_dot_admin__service__pb2.ListRedactionRulesRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.ListRedactionRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRedactionRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/CreateRedactionRule',
+            ingestd_dot_v1_dot_admin__service__pb2.CreateRedactionRuleRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.CreateRedactionRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRedactionRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/UpdateRedactionRule',
+            ingestd_dot_v1_dot_admin__service__pb2.UpdateRedactionRuleRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.UpdateRedactionRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRedactionRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/DeleteRedactionRule',
+            ingestd_dot_v1_dot_admin__service__pb2.DeleteRedactionRuleRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.DeleteRedactionRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestRedaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/TestRedaction',
+            ingestd_dot_v1_dot_admin__service__pb2.TestRedactionRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.TestRedactionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteStreamEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/WriteStreamEvents',
+            ingestd_dot_v1_dot_admin__service__pb2.WriteStreamEventsRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.WriteStreamEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/GetStream',
+            ingestd_dot_v1_dot_admin__service__pb2.GetStreamRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.GetStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.v1.AdminService/ClaimStream',
+            ingestd_dot_v1_dot_admin__service__pb2.ClaimStreamRequest.SerializeToString,
+            ingestd_dot_v1_dot_admin__service__pb2.ClaimStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3ingestd/compat/logstitch/v1/logstitch_service.proto\x12\x1bingestd.compat.logstitch.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"K\n\x11SendEventsRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\x12\n\nproject_id\x18\x02 \x01(\t\"8\n\x12SendEventsResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\xff\x01\n\x11ListEventsRequest\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x12\n\nactor_type\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x11\n\ttarget_id\x18\x07 \x01(\t\x12\x13\n\x0btarget_type\x18\x08 \x01(\t\x12\x12\n\nstart_date\x18\t \x01(\t\x12\x10\n\x08\x65nd_date\x18\n \x01(\t\x12\x0e\n\x06search\x18\x0b \x01(\t\x12\x0e\n\x06\x63ursor\x18\x0c \x01(\t\x12\r\n\x05limit\x18\r \x01(\t\x12\x12\n\nproject_id\x18\x0e \x01(\t\"8\n\x12ListEventsResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody2\xb4\x02\n\x10LogStitchService\x12\x91\x01\n\nSendEvents\x12..ingestd.compat.logstitch.v1.SendEventsRequest\x1a/.ingestd.compat.logstitch.v1.SendEventsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\"\x0e/api/v1/events:\x04\x62odyb\x04\x62ody\x12\x8b\x01\n\nListEvents\x12..ingestd.compat.logstitch.v1.ListEventsRequest\x1a/.ingestd.compat.logstitch.v1.ListEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x0e/api/v1/eventsb\x04\x62odyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3ingestd/compat/logstitch/v1/logstitch_service.proto\x12\x1bingestd.compat.logstitch.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"K\n\x11SendEventsRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\x12\n\nproject_id\x18\x02 \x01(\t\"8\n\x12SendEventsResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\xff\x01\n\x11ListEventsRequest\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x12\n\nactor_type\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x11\n\ttarget_id\x18\x07 \x01(\t\x12\x13\n\x0btarget_type\x18\x08 \x01(\t\x12\x12\n\nstart_date\x18\t \x01(\t\x12\x10\n\x08\x65nd_date\x18\n \x01(\t\x12\x0e\n\x06search\x18\x0b \x01(\t\x12\x0e\n\x06\x63ursor\x18\x0c \x01(\t\x12\r\n\x05limit\x18\r \x01(\t\x12\x12\n\nproject_id\x18\x0e \x01(\t\"8\n\x12ListEventsResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"6\n\x10\x43reateKeyRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"7\n\x11\x43reateKeyResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"0\n\x0fListKeysRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\t\"6\n\x10ListKeysResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\x1e\n\x10RevokeKeyRequest\x12\n\n\x02id\x18\x01 \x01(\t\"7\n\x11RevokeKeyResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"/\n\x19ListRedactionRulesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"@\n\x1aListRedactionRulesResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"T\n\x1a\x43reateRedactionRuleRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\x12\n\nproject_id\x18\x02 \x01(\t\"A\n\x1b\x43reateRedactionRuleResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"`\n\x1aUpdateRedactionRuleRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\n\n\x02id\x18\x02 \x01(\t\x12\x12\n\nproject_id\x18\x03 \x01(\t\"A\n\x1bUpdateRedactionRuleResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"<\n\x1a\x44\x65leteRedactionRuleRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"A\n\x1b\x44\x65leteRedactionRuleResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"N\n\x14TestRedactionRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\x12\n\nproject_id\x18\x02 \x01(\t\";\n\x15TestRedactionResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\">\n\x18\x43reateViewerTokenRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"?\n\x19\x43reateViewerTokenResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"L\n\x17SendStreamEventsRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\r\n\x05token\x18\x02 \x01(\t\">\n\x18SendStreamEventsResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"%\n\x14GetStreamInfoRequest\x12\r\n\x05token\x18\x01 \x01(\t\";\n\x15GetStreamInfoResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"8\n\x12\x43laimStreamRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"9\n\x13\x43laimStreamResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody2\x80\x12\n\x10LogStitchService\x12\x91\x01\n\nSendEvents\x12..ingestd.compat.logstitch.v1.SendEventsRequest\x1a/.ingestd.compat.logstitch.v1.SendEventsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\"\x0e/api/v1/events:\x04\x62odyb\x04\x62ody\x12\x8b\x01\n\nListEvents\x12..ingestd.compat.logstitch.v1.ListEventsRequest\x1a/.ingestd.compat.logstitch.v1.ListEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x0e/api/v1/eventsb\x04\x62ody\x12\x8c\x01\n\tCreateKey\x12-.ingestd.compat.logstitch.v1.CreateKeyRequest\x1a..ingestd.compat.logstitch.v1.CreateKeyResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x0c/api/v1/keys:\x04\x62odyb\x04\x62ody\x12\x83\x01\n\x08ListKeys\x12,.ingestd.compat.logstitch.v1.ListKeysRequest\x1a-.ingestd.compat.logstitch.v1.ListKeysResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x0c/api/v1/keysb\x04\x62ody\x12\x8b\x01\n\tRevokeKey\x12-.ingestd.compat.logstitch.v1.RevokeKeyRequest\x1a..ingestd.compat.logstitch.v1.RevokeKeyResponse\"\x1f\x82\xd3\xe4\x93\x02\x19*\x11/api/v1/keys/{id}b\x04\x62ody\x12\xac\x01\n\x12ListRedactionRules\x12\x36.ingestd.compat.logstitch.v1.ListRedactionRulesRequest\x1a\x37.ingestd.compat.logstitch.v1.ListRedactionRulesResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x17/api/v1/redaction/rulesb\x04\x62ody\x12\xb5\x01\n\x13\x43reateRedactionRule\x12\x37.ingestd.compat.logstitch.v1.CreateRedactionRuleRequest\x1a\x38.ingestd.compat.logstitch.v1.CreateRedactionRuleResponse\"+\x82\xd3\xe4\x93\x02%\"\x17/api/v1/redaction/rules:\x04\x62odyb\x04\x62ody\x12\xba\x01\n\x13UpdateRedactionRule\x12\x37.ingestd.compat.logstitch.v1.UpdateRedactionRuleRequest\x1a\x38.ingestd.compat.logstitch.v1.UpdateRedactionRuleResponse\"0\x82\xd3\xe4\x93\x02*\x1a\x1c/api/v1/redaction/rules/{id}:\x04\x62odyb\x04\x62ody\x12\xb4\x01\n\x13\x44\x65leteRedactionRule\x12\x37.ingestd.compat.logstitch.v1.DeleteRedactionRuleRequest\x1a\x38.ingestd.compat.logstitch.v1.DeleteRedactionRuleResponse\"*\x82\xd3\xe4\x93\x02$*\x1c/api/v1/redaction/rules/{id}b\x04\x62ody\x12\xa2\x01\n\rTestRedaction\x12\x31.ingestd.compat.logstitch.v1.TestRedactionRequest\x1a\x32.ingestd.compat.logstitch.v1.TestRedactionResponse\"*\x82\xd3\xe4\x93\x02$\"\x16/api/v1/redaction/test:\x04\x62odyb\x04\x62ody\x12\xad\x01\n\x11\x43reateViewerToken\x12\x35.ingestd.compat.logstitch.v1.CreateViewerTokenRequest\x1a\x36.ingestd.compat.logstitch.v1.CreateViewerTokenResponse\")\x82\xd3\xe4\x93\x02#\"\x15/api/v1/viewer-tokens:\x04\x62odyb\x04\x62ody\x12\xb3\x01\n\x10SendStreamEvents\x12\x34.ingestd.compat.logstitch.v1.SendStreamEventsRequest\x1a\x35.ingestd.compat.logstitch.v1.SendStreamEventsResponse\"2\x82\xd3\xe4\x93\x02,\"\x1e/api/v1/streams/{token}/events:\x04\x62odyb\x04\x62ody\x12\xa2\x01\n\rGetStreamInfo\x12\x31.ingestd.compat.logstitch.v1.GetStreamInfoRequest\x1a\x32.ingestd.compat.logstitch.v1.GetStreamInfoResponse\"*\x82\xd3\xe4\x93\x02$\x12\x1c/api/v1/streams/{token}/infob\x04\x62ody\x12\x9b\x01\n\x0b\x43laimStream\x12/.ingestd.compat.logstitch.v1.ClaimStreamRequest\x1a\x30.ingestd.compat.logstitch.v1.ClaimStreamResponse\")\x82\xd3\xe4\x93\x02#\"\x15/api/v1/streams/claim:\x04\x62odyb\x04\x62odyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGSTITCHSERVICE'].methods_by_name['SendEvents']._serialized_options = b'\202\323\344\223\002\034\"\016/api/v1/events:\004bodyb\004body'
   _globals['_LOGSTITCHSERVICE'].methods_by_name['ListEvents']._loaded_options = None
   _globals['_LOGSTITCHSERVICE'].methods_by_name['ListEvents']._serialized_options = b'\202\323\344\223\002\026\022\016/api/v1/eventsb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['CreateKey']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['CreateKey']._serialized_options = b'\202\323\344\223\002\032\"\014/api/v1/keys:\004bodyb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['ListKeys']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['ListKeys']._serialized_options = b'\202\323\344\223\002\024\022\014/api/v1/keysb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['RevokeKey']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['RevokeKey']._serialized_options = b'\202\323\344\223\002\031*\021/api/v1/keys/{id}b\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['ListRedactionRules']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['ListRedactionRules']._serialized_options = b'\202\323\344\223\002\037\022\027/api/v1/redaction/rulesb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['CreateRedactionRule']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['CreateRedactionRule']._serialized_options = b'\202\323\344\223\002%\"\027/api/v1/redaction/rules:\004bodyb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['UpdateRedactionRule']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['UpdateRedactionRule']._serialized_options = b'\202\323\344\223\002*\032\034/api/v1/redaction/rules/{id}:\004bodyb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['DeleteRedactionRule']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['DeleteRedactionRule']._serialized_options = b'\202\323\344\223\002$*\034/api/v1/redaction/rules/{id}b\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['TestRedaction']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['TestRedaction']._serialized_options = b'\202\323\344\223\002$\"\026/api/v1/redaction/test:\004bodyb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['CreateViewerToken']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['CreateViewerToken']._serialized_options = b'\202\323\344\223\002#\"\025/api/v1/viewer-tokens:\004bodyb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['SendStreamEvents']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['SendStreamEvents']._serialized_options = b'\202\323\344\223\002,\"\036/api/v1/streams/{token}/events:\004bodyb\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['GetStreamInfo']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['GetStreamInfo']._serialized_options = b'\202\323\344\223\002$\022\034/api/v1/streams/{token}/infob\004body'
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['ClaimStream']._loaded_options = None
+  _globals['_LOGSTITCHSERVICE'].methods_by_name['ClaimStream']._serialized_options = b'\202\323\344\223\002#\"\025/api/v1/streams/claim:\004bodyb\004body'
   _globals['_SENDEVENTSREQUEST']._serialized_start=141
   _globals['_SENDEVENTSREQUEST']._serialized_end=216
   _globals['_SENDEVENTSRESPONSE']._serialized_start=218
@@ -45,6 +69,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTEVENTSREQUEST']._serialized_end=532
   _globals['_LISTEVENTSRESPONSE']._serialized_start=534
   _globals['_LISTEVENTSRESPONSE']._serialized_end=590
-  _globals['_LOGSTITCHSERVICE']._serialized_start=593
-  _globals['_LOGSTITCHSERVICE']._serialized_end=901
+  _globals['_CREATEKEYREQUEST']._serialized_start=592
+  _globals['_CREATEKEYREQUEST']._serialized_end=646
+  _globals['_CREATEKEYRESPONSE']._serialized_start=648
+  _globals['_CREATEKEYRESPONSE']._serialized_end=703
+  _globals['_LISTKEYSREQUEST']._serialized_start=705
+  _globals['_LISTKEYSREQUEST']._serialized_end=753
+  _globals['_LISTKEYSRESPONSE']._serialized_start=755
+  _globals['_LISTKEYSRESPONSE']._serialized_end=809
+  _globals['_REVOKEKEYREQUEST']._serialized_start=811
+  _globals['_REVOKEKEYREQUEST']._serialized_end=841
+  _globals['_REVOKEKEYRESPONSE']._serialized_start=843
+  _globals['_REVOKEKEYRESPONSE']._serialized_end=898
+  _globals['_LISTREDACTIONRULESREQUEST']._serialized_start=900
+  _globals['_LISTREDACTIONRULESREQUEST']._serialized_end=947
+  _globals['_LISTREDACTIONRULESRESPONSE']._serialized_start=949
+  _globals['_LISTREDACTIONRULESRESPONSE']._serialized_end=1013
+  _globals['_CREATEREDACTIONRULEREQUEST']._serialized_start=1015
+  _globals['_CREATEREDACTIONRULEREQUEST']._serialized_end=1099
+  _globals['_CREATEREDACTIONRULERESPONSE']._serialized_start=1101
+  _globals['_CREATEREDACTIONRULERESPONSE']._serialized_end=1166
+  _globals['_UPDATEREDACTIONRULEREQUEST']._serialized_start=1168
+  _globals['_UPDATEREDACTIONRULEREQUEST']._serialized_end=1264
+  _globals['_UPDATEREDACTIONRULERESPONSE']._serialized_start=1266
+  _globals['_UPDATEREDACTIONRULERESPONSE']._serialized_end=1331
+  _globals['_DELETEREDACTIONRULEREQUEST']._serialized_start=1333
+  _globals['_DELETEREDACTIONRULEREQUEST']._serialized_end=1393
+  _globals['_DELETEREDACTIONRULERESPONSE']._serialized_start=1395
+  _globals['_DELETEREDACTIONRULERESPONSE']._serialized_end=1460
+  _globals['_TESTREDACTIONREQUEST']._serialized_start=1462
+  _globals['_TESTREDACTIONREQUEST']._serialized_end=1540
+  _globals['_TESTREDACTIONRESPONSE']._serialized_start=1542
+  _globals['_TESTREDACTIONRESPONSE']._serialized_end=1601
+  _globals['_CREATEVIEWERTOKENREQUEST']._serialized_start=1603
+  _globals['_CREATEVIEWERTOKENREQUEST']._serialized_end=1665
+  _globals['_CREATEVIEWERTOKENRESPONSE']._serialized_start=1667
+  _globals['_CREATEVIEWERTOKENRESPONSE']._serialized_end=1730
+  _globals['_SENDSTREAMEVENTSREQUEST']._serialized_start=1732
+  _globals['_SENDSTREAMEVENTSREQUEST']._serialized_end=1808
+  _globals['_SENDSTREAMEVENTSRESPONSE']._serialized_start=1810
+  _globals['_SENDSTREAMEVENTSRESPONSE']._serialized_end=1872
+  _globals['_GETSTREAMINFOREQUEST']._serialized_start=1874
+  _globals['_GETSTREAMINFOREQUEST']._serialized_end=1911
+  _globals['_GETSTREAMINFORESPONSE']._serialized_start=1913
+  _globals['_GETSTREAMINFORESPONSE']._serialized_end=1972
+  _globals['_CLAIMSTREAMREQUEST']._serialized_start=1974
+  _globals['_CLAIMSTREAMREQUEST']._serialized_end=2030
+  _globals['_CLAIMSTREAMRESPONSE']._serialized_start=2032
+  _globals['_CLAIMSTREAMRESPONSE']._serialized_end=2089
+  _globals['_LOGSTITCHSERVICE']._serialized_start=2092
+  _globals['_LOGSTITCHSERVICE']._serialized_end=4396
 # @@protoc_insertion_point(module_scope)

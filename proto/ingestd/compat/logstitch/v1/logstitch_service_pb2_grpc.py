@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class LogStitchServiceStub:
-    """LogStitch's event API (shared/seeds/003): audit events sent and listed with
+    """LogStitch's API (shared/seeds/003): audit events sent and listed with
     `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
     project named by the `project_id` query parameter, else the organization's `default` project).
     Every response, errors included, carries a `request_id`, and every error has the shape
@@ -49,10 +49,70 @@ class LogStitchServiceStub:
                 request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListEventsRequest.SerializeToString,
                 response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
+        self.CreateKey = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/CreateKey',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateKeyRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateKeyResponse.FromString,
+                _registered_method=True)
+        self.ListKeys = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/ListKeys',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListKeysRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeKey = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/RevokeKey',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.RevokeKeyRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.RevokeKeyResponse.FromString,
+                _registered_method=True)
+        self.ListRedactionRules = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/ListRedactionRules',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListRedactionRulesRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListRedactionRulesResponse.FromString,
+                _registered_method=True)
+        self.CreateRedactionRule = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/CreateRedactionRule',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateRedactionRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateRedactionRuleResponse.FromString,
+                _registered_method=True)
+        self.UpdateRedactionRule = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/UpdateRedactionRule',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateRedactionRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateRedactionRuleResponse.FromString,
+                _registered_method=True)
+        self.DeleteRedactionRule = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/DeleteRedactionRule',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteRedactionRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteRedactionRuleResponse.FromString,
+                _registered_method=True)
+        self.TestRedaction = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/TestRedaction',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.TestRedactionRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.TestRedactionResponse.FromString,
+                _registered_method=True)
+        self.CreateViewerToken = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/CreateViewerToken',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateViewerTokenRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateViewerTokenResponse.FromString,
+                _registered_method=True)
+        self.SendStreamEvents = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/SendStreamEvents',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.SendStreamEventsRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.SendStreamEventsResponse.FromString,
+                _registered_method=True)
+        self.GetStreamInfo = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/GetStreamInfo',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.GetStreamInfoRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.GetStreamInfoResponse.FromString,
+                _registered_method=True)
+        self.ClaimStream = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/ClaimStream',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamResponse.FromString,
+                _registered_method=True)
 
 
 class LogStitchServiceServicer:
-    """LogStitch's event API (shared/seeds/003): audit events sent and listed with
+    """LogStitch's API (shared/seeds/003): audit events sent and listed with
     `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
     project named by the `project_id` query parameter, else the organization's `default` project).
     Every response, errors included, carries a `request_id`, and every error has the shape
@@ -74,6 +134,90 @@ class LogStitchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateKey(self, request, context):
+        """Creates a project key with a master key. Answers 201 `{"key", "prefix", "type", "name", "request_id"}`; the key is never shown again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKeys(self, request, context):
+        """Lists the organization's API keys, never their secrets, newest first with cursor pagination.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeKey(self, request, context):
+        """Revokes a key: every ingestd process refuses it from the next request on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRedactionRules(self, request, context):
+        """Lists the project's redaction rules, built-in then custom.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRedactionRule(self, request, context):
+        """Creates a custom redaction rule with a master key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRedactionRule(self, request, context):
+        """Updates a redaction rule with a master key; of a built-in rule only `behavior` and `enabled`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRedactionRule(self, request, context):
+        """Deletes a custom redaction rule with a master key; built-in rules cannot be deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestRedaction(self, request, context):
+        """Runs the project's redaction rules on a sample event without storing anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateViewerToken(self, request, context):
+        """Creates a read-only viewer token (`vt_…`) for one tenant with a live project key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendStreamEvents(self, request, context):
+        """Ingests events into an anonymous stream without a key, creating it on first use.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStreamInfo(self, request, context):
+        """Gets an anonymous stream's event count, status and expiry, never its events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimStream(self, request, context):
+        """Moves every event of an anonymous stream into a project, atomically, with a master key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogStitchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -87,6 +231,66 @@ def add_LogStitchServiceServicer_to_server(servicer, server):
                     request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListEventsRequest.FromString,
                     response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListEventsResponse.SerializeToString,
             ),
+            'CreateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateKey,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateKeyRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateKeyResponse.SerializeToString,
+            ),
+            'ListKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKeys,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListKeysRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListKeysResponse.SerializeToString,
+            ),
+            'RevokeKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeKey,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.RevokeKeyRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.RevokeKeyResponse.SerializeToString,
+            ),
+            'ListRedactionRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRedactionRules,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListRedactionRulesRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListRedactionRulesResponse.SerializeToString,
+            ),
+            'CreateRedactionRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRedactionRule,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateRedactionRuleRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateRedactionRuleResponse.SerializeToString,
+            ),
+            'UpdateRedactionRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRedactionRule,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateRedactionRuleRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateRedactionRuleResponse.SerializeToString,
+            ),
+            'DeleteRedactionRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRedactionRule,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteRedactionRuleRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteRedactionRuleResponse.SerializeToString,
+            ),
+            'TestRedaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestRedaction,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.TestRedactionRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.TestRedactionResponse.SerializeToString,
+            ),
+            'CreateViewerToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateViewerToken,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateViewerTokenRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateViewerTokenResponse.SerializeToString,
+            ),
+            'SendStreamEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendStreamEvents,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.SendStreamEventsRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.SendStreamEventsResponse.SerializeToString,
+            ),
+            'GetStreamInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStreamInfo,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.GetStreamInfoRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.GetStreamInfoResponse.SerializeToString,
+            ),
+            'ClaimStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimStream,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'ingestd.compat.logstitch.v1.LogStitchService', rpc_method_handlers)
@@ -96,7 +300,7 @@ def add_LogStitchServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LogStitchService:
-    """LogStitch's event API (shared/seeds/003): audit events sent and listed with
+    """LogStitch's API (shared/seeds/003): audit events sent and listed with
     `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
     project named by the `project_id` query parameter, else the organization's `default` project).
     Every response, errors included, carries a `request_id`, and every error has the shape
@@ -147,6 +351,330 @@ class LogStitchService:
             '/ingestd.compat.logstitch.v1.LogStitchService/ListEvents',
             ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListEventsRequest.SerializeToString,
             ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/CreateKey',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateKeyRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/ListKeys',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListKeysRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/RevokeKey',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.RevokeKeyRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.RevokeKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRedactionRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/ListRedactionRules',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListRedactionRulesRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListRedactionRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRedactionRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/CreateRedactionRule',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateRedactionRuleRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateRedactionRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRedactionRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/UpdateRedactionRule',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateRedactionRuleRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateRedactionRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRedactionRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/DeleteRedactionRule',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteRedactionRuleRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteRedactionRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestRedaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/TestRedaction',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.TestRedactionRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.TestRedactionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateViewerToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/CreateViewerToken',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateViewerTokenRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateViewerTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendStreamEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/SendStreamEvents',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.SendStreamEventsRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.SendStreamEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStreamInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/GetStreamInfo',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.GetStreamInfoRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.GetStreamInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/ClaimStream',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
