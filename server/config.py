@@ -47,6 +47,16 @@ class Settings:
     operyn_open_mode: bool = False
     operyn_open_project: str = "default"
     operyn_default_organization_services: int = 5
+    # Redaction rules and project limits are cached per node for this long: a change made through
+    # another node reaches this one within it (the node that made it sees it at once).
+    settings_cache_ttl_s: float = 5.0
+    # Viewer tokens: comma-separated signing secrets, the first signs and all verify (so several
+    # nodes share them, and a rotation keeps the old one for a day). Empty: ingestd keeps its own
+    # in the database (`ingestd viewer-tokens rotate-secret` rotates it).
+    viewer_token_secrets: str = field(default="", repr=False)
+    # Anonymous streams: how long one lives unclaimed, and how many events it takes per UTC day.
+    stream_ttl_s: int = 7 * 86_400
+    stream_daily_event_limit: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -83,8 +93,10 @@ class Settings:
             self.logister_rate_limit_period_s,
             self.logister_auth_failure_rate_limit,
             self.operyn_default_organization_services,
+            self.stream_ttl_s,
+            self.stream_daily_event_limit,
         )
-        if min(limits) < 1 or self.http_body_timeout_s <= 0:
+        if min(limits) < 1 or self.http_body_timeout_s <= 0 or self.settings_cache_ttl_s < 0:
             raise ValueError("limits must be positive")
         if self.http_max_json_depth > _MAX_JSON_DEPTH:
             raise ValueError(f"http_max_json_depth may be at most {_MAX_JSON_DEPTH}")
