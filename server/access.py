@@ -1,11 +1,12 @@
-"""Who may touch what: a project key its project, a master key everything in its organization."""
+"""Who may touch what: a project key its project, a master key everything in its organization, a
+viewer token the events of one tenant of its project, read only."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.errors import InvalidArgument, NotFound, PermissionDenied
-from server.keys import MASTER, WRITE_ONLY, Principal
+from server.keys import MASTER, VIEWER, WRITE_ONLY, Principal
 from storage.accounts import ProjectRepository
 
 
@@ -38,8 +39,11 @@ class Access:
         Raises:
             InvalidArgument: a master key did not name a project.
             NotFound: no such project.
-            PermissionDenied: the key may not use the project, or may only write to it.
+            PermissionDenied: the key may not use the project, or may only write to it; a viewer
+                token (which may only read events, through `events`).
         """
+        if principal.kind == VIEWER:
+            raise PermissionDenied("a viewer token may only read events", reason="VIEWER_READ_ONLY")
         if principal.kind in WRITE_ONLY and not write:
             raise PermissionDenied("this key may only write events", reason="WRITE_ONLY_KEY")
         if principal.kind != MASTER:
@@ -57,6 +61,19 @@ class Access:
         except NotFound:
             pass
         raise PermissionDenied(f"this key may not use project {project!r}")
+
+    async def events(self, principal: Principal, project: str) -> tuple[str, str]:
+        """The project a read of events addresses (as `project`), and the tenant the read is held
+        to: a viewer token's own, whatever the request asks; empty (any) for every other key.
+
+        Raises:
+            As `project`; PermissionDenied: a viewer token named another project.
+        """
+        if principal.kind != VIEWER:
+            return await self.project(principal, project), ""
+        if not principal.project or (project and project != principal.project):
+            raise PermissionDenied(f"this viewer token may not read project {project!r}")
+        return principal.project, principal.tenant_id
 
     def administer(self, principal: Principal, organization: str) -> str:
         """Checks that `principal` may administer `organization`.

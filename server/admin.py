@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +18,7 @@ from ingestd.v1 import admin_service_pb2
 from server import paging
 from server.access import Access
 from server.clock import Clock
-from server.errors import AlreadyExists, InvalidArgument, NotFound, Unimplemented
+from server.errors import AlreadyExists, InvalidArgument, NotFound
 from server.ids import UuidV7
 from server.keys import CLIENT, MASTER, PROJECT, WRITE_ONLY, Authenticator, digest, new_secret, shown_prefix
 from server.origins import check_allowed_origin
@@ -32,6 +33,26 @@ PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _ID_RULE = "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter"
 MAX_NAME_CHARS = 100
 MAX_ALLOWED_ORIGINS = 50
+#: The largest daily event limit: exact as a JSON number, which is how most tools will send it.
+MAX_DAILY_EVENT_LIMIT = 2**53 - 1
+MAX_ALERT_RULE_LIMIT = 2**31 - 1
+#: The `update_mask` paths of `UpdateProject`; an empty mask (or `*`) means all of them.
+_PROJECT_PATHS = (
+    "display_name",
+    "limits.daily_event_limit",
+    "limits.alert_rule_limit",
+    "limits.webhooks_disabled",
+)
+#: Output-only fields: named in a mask, they are ignored, as their values are.
+_OUTPUT_ONLY_PATHS = frozenset({"id", "organization", "create_time"})
+
+
+class LimitsCache(Protocol):
+    """What keeps projects' limits cached on this node (`server.quotas.ProjectQuotas`)."""
+
+    def forget(self, project: str) -> None:
+        """Drops the cached limits of `project`, which just changed."""
+        ...
 
 
 class Admin:
@@ -44,12 +65,14 @@ class Admin:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         ids: UuidV7,
+        limits_cache: LimitsCache | None = None,
     ) -> None:
         self._access = access
         self._authenticator = authenticator
         self._sessions = sessions
         self._clock = clock
         self._ids = ids
+        self._limits_cache = limits_cache
 
     # AdminService ---------------------------------------------------------------------------
 
@@ -68,7 +91,7 @@ class Admin:
     ) -> pb.CreateProjectResponse:
         self._access.administer(call.principal, request.organization)
         project = await self.create_project(
-            request.organization, request.project_id, request.project.display_name
+            request.organization, request.project_id, request.project.display_name, request.project.limits
         )
         call.log.update(project=project.id)
         return pb.CreateProjectResponse(project=project)
@@ -85,7 +108,12 @@ class Admin:
     async def update_project_rpc(
         self, call: Call, request: pb.UpdateProjectRequest
     ) -> pb.UpdateProjectResponse:
-        raise Unimplemented("not yet")
+        if not request.project:
+            raise InvalidArgument([("project", "is required")])
+        self._access.administer(call.principal, await self._access.organization_of(request.project))
+        project = await self.update_project(request.project, request.update, list(request.update_mask.paths))
+        call.log.update(project=project.id, update_mask=",".join(request.update_mask.paths) or "*")
+        return pb.UpdateProjectResponse(project=project)
 
     async def list_projects_rpc(self, call: Call, request: pb.ListProjectsRequest) -> pb.ListProjectsResponse:
         self._access.administer(call.principal, request.organization)
@@ -141,22 +169,86 @@ class Admin:
 
     # The operator's operations ---------------------------------------------------------------
 
-    async def create_project(self, organization: str, project_id: str, display_name: str = "") -> pb.Project:
-        """Creates a project.
+    async def get_project(self, project_id: str) -> pb.Project:
+        """The project.
 
         Raises:
-            InvalidArgument: a malformed id or name.
+            NotFound: no such project.
+        """
+        async with self._sessions() as session:
+            record = await ProjectRepository(session).get(project_id)
+        if record is None:
+            raise NotFound(f"project {project_id!r} not found", reason="PROJECT_NOT_FOUND")
+        return to_project(record)
+
+    async def list_projects(self, organization: str, *, limit: int = 1000) -> list[pb.Project]:
+        """The organization's projects in id order."""
+        async with self._sessions() as session:
+            records = await ProjectRepository(session).page(organization, after_id=None, limit=limit)
+        return [to_project(r) for r in records]
+
+    async def update_project(self, project_id: str, update: pb.Project, paths: Sequence[str]) -> pb.Project:
+        """Sets the fields of `update` that `paths` name (`display_name`, `limits` or one of its
+        fields, such as `limits.daily_event_limit`); every writable field when `paths` is empty.
+        This node stops using the old limits at once; other nodes within `settings_cache_ttl_s`.
+
+        Raises:
+            InvalidArgument: an unknown path, a negative limit or one out of range, or a long name.
+            NotFound: no such project.
+        """
+        fields = _project_fields(paths)
+        limits = update.limits
+        violations = _limit_violations("update.limits", limits, fields)
+        if "display_name" in fields and len(update.display_name) > MAX_NAME_CHARS:
+            violations.insert(0, ("update.display_name", f"longer than {MAX_NAME_CHARS} characters"))
+        if violations:
+            raise InvalidArgument(violations)
+        async with self._sessions.begin() as session:
+            record = await ProjectRepository(session).get(project_id)
+            if record is None:
+                raise NotFound(f"project {project_id!r} not found", reason="PROJECT_NOT_FOUND")
+            if "display_name" in fields:
+                record.display_name = update.display_name
+            if "limits.daily_event_limit" in fields:
+                record.daily_event_limit = limits.daily_event_limit
+            if "limits.alert_rule_limit" in fields:
+                record.alert_rule_limit = limits.alert_rule_limit
+            if "limits.webhooks_disabled" in fields:
+                record.webhooks_disabled = limits.webhooks_disabled
+            await session.flush()
+        if self._limits_cache is not None:
+            self._limits_cache.forget(project_id)
+        return to_project(record)
+
+    async def create_project(
+        self,
+        organization: str,
+        project_id: str,
+        display_name: str = "",
+        limits: pb.ProjectLimits | None = None,
+    ) -> pb.Project:
+        """Creates a project, unlimited unless `limits` says otherwise.
+
+        Raises:
+            InvalidArgument: a malformed id or name, or a limit out of range.
             NotFound: no such organization.
             AlreadyExists: the id is taken.
         """
         if not PROJECT_ID.match(project_id):
             raise InvalidArgument([("project_id", _ID_RULE)])
         _check_name("project.display_name", display_name)
+        limits = limits or pb.ProjectLimits()
+        violations = _limit_violations("project.limits", limits, set(_PROJECT_PATHS))
+        if violations:
+            raise InvalidArgument(violations)
         record = Project(
             id=project_id,
             organization_id=organization,
             display_name=display_name,
             created_us=self._clock.now_us(),
+            daily_event_limit=limits.daily_event_limit,
+            alert_rule_limit=limits.alert_rule_limit,
+            webhooks_disabled=limits.webhooks_disabled,
         )
         try:
             async with self._sessions.begin() as session:
@@ -299,6 +391,37 @@ def _key_violations(
     return violations
 
 
+def _limit_violations(field: str, limits: pb.ProjectLimits, fields: set[str]) -> list[tuple[str, str]]:
+    violations: list[tuple[str, str]] = []
+    if "limits.daily_event_limit" in fields and not 0 <= limits.daily_event_limit <= MAX_DAILY_EVENT_LIMIT:
+        violations.append((f"{field}.daily_event_limit", f"must be 0 (unlimited) to {MAX_DAILY_EVENT_LIMIT}"))
+    if "limits.alert_rule_limit" in fields and not 0 <= limits.alert_rule_limit <= MAX_ALERT_RULE_LIMIT:
+        violations.append((f"{field}.alert_rule_limit", f"must be 0 (unlimited) to {MAX_ALERT_RULE_LIMIT}"))
+    return violations
+
+
+def _project_fields(paths: Sequence[str]) -> set[str]:
+    """The writable fields an `UpdateProject` mask names, `limits` standing for its three fields.
+
+    Raises:
+        InvalidArgument: a path that names no field of a project.
+    """
+    if not paths or "*" in paths:
+        return set(_PROJECT_PATHS)
+    fields: set[str] = set()
+    violations: list[tuple[str, str]] = []
+    for path in paths:
+        if path == "limits":
+            fields.update(p for p in _PROJECT_PATHS if p.startswith("limits."))
+        elif path in _PROJECT_PATHS:
+            fields.add(path)
+        elif path not in _OUTPUT_ONLY_PATHS:
+            violations.append(("update_mask", f"{path!r} is not a field of a project"))
+    if violations:
+        raise InvalidArgument(violations)
+    return fields
+
+
 def _check_name(field: str, name: str) -> None:
     if len(name) > MAX_NAME_CHARS:
         raise InvalidArgument([(field, f"longer than {MAX_NAME_CHARS} characters")])
@@ -316,7 +439,16 @@ def to_organization(record: Organization) -> pb.Organization:
 
 
 def to_project(record: Project) -> pb.Project:
-    message = pb.Project(id=record.id, organization=record.organization_id, display_name=record.display_name)
+    message = pb.Project(
+        id=record.id,
+        organization=record.organization_id,
+        display_name=record.display_name,
+        limits=pb.ProjectLimits(
+            daily_event_limit=record.daily_event_limit or 0,
+            alert_rule_limit=record.alert_rule_limit or 0,
+            webhooks_disabled=bool(record.webhooks_disabled),
+        ),
+    )
     _set_time(message.create_time, record.created_us)
     return message
 

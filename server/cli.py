@@ -1,4 +1,5 @@
-"""The `ingestd` command: `serve`, `migrate`, `orgs create` and `keys create|list|revoke`."""
+"""The `ingestd` command: `serve`, `migrate`, `orgs create`, `keys create|list|revoke` and
+`projects list|show|set-limits`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from google.protobuf import json_format
 
 from ingestd.v1 import admin_service_pb2
 from server.config import Settings
-from server.errors import IngestdError
+from server.errors import IngestdError, InvalidArgument
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
 from server.log import configure_logging
 from server.main import Running, core, running
@@ -76,6 +77,24 @@ def _parser() -> argparse.ArgumentParser:
     for p in (create, listing, revoke):
         p.add_argument("--organization", default="default")
         database_flag(p)
+
+    projects = commands.add_parser("projects", help="show projects and set their limits in the database")
+    project_commands = projects.add_subparsers(dest="projects_command", required=True)
+    list_projects = project_commands.add_parser("list", help="list an organization's projects")
+    list_projects.add_argument("--organization", default="default")
+    show = project_commands.add_parser("show", help="show a project and its limits")
+    show.add_argument("project")
+    set_limits = project_commands.add_parser(
+        "set-limits",
+        help="set a project's limits (0: unlimited); a running ingestd applies them within "
+        "INGESTD_SETTINGS_CACHE_TTL_S seconds",
+    )
+    set_limits.add_argument("project")
+    set_limits.add_argument("--daily-event-limit", type=int, help="events per UTC day; 0: unlimited")
+    set_limits.add_argument("--alert-rule-limit", type=int, help="custom alert rules; 0: unlimited")
+    set_limits.add_argument("--webhooks", choices=("enabled", "disabled"), help="alert webhook delivery")
+    for p in (list_projects, show, set_limits):
+        database_flag(p)
     return parser
 
 
@@ -102,6 +121,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             print("database is at the latest schema")
         elif args.command == "orgs":
             asyncio.run(_orgs(settings, args, sys.stdout))
+        elif args.command == "projects":
+            asyncio.run(_projects(settings, args, sys.stdout))
         else:
             asyncio.run(_keys(settings, args, sys.stdout))
     except IngestdError as exc:
@@ -169,6 +190,45 @@ async def _keys(settings: Settings, args: argparse.Namespace, out: TextIO) -> No
                 _print_key(api_key, out)
         else:
             _print_key(await c.admin.revoke_api_key(args.organization, args.key_id), out)
+
+
+async def _projects(settings: Settings, args: argparse.Namespace, out: TextIO) -> None:
+    async with core(settings) as c:
+        if args.projects_command == "list":
+            for project in await c.admin.list_projects(args.organization):
+                _print_project(project, out)
+        elif args.projects_command == "show":
+            _print_project(await c.admin.get_project(args.project), out)
+        else:
+            update = admin_service_pb2.Project()
+            paths = []
+            if args.daily_event_limit is not None:
+                update.limits.daily_event_limit = args.daily_event_limit
+                paths.append("limits.daily_event_limit")
+            if args.alert_rule_limit is not None:
+                update.limits.alert_rule_limit = args.alert_rule_limit
+                paths.append("limits.alert_rule_limit")
+            if args.webhooks is not None:
+                update.limits.webhooks_disabled = args.webhooks == "disabled"
+                paths.append("limits.webhooks_disabled")
+            if not paths:
+                raise InvalidArgument(
+                    [("limits", "name one of --daily-event-limit, --alert-rule-limit, --webhooks")]
+                )
+            _print_project(await c.admin.update_project(args.project, update, paths), out)
+
+
+def _print_project(project: admin_service_pb2.Project, out: TextIO) -> None:
+    limits = project.limits
+    fields = {
+        "id": project.id,
+        "organization": project.organization,
+        "displayName": project.display_name,
+        "dailyEventLimit": limits.daily_event_limit or "unlimited",
+        "alertRuleLimit": limits.alert_rule_limit or "unlimited",
+        "webhooks": "disabled" if limits.webhooks_disabled else "enabled",
+    }
+    print(" ".join(f"{k}={v}" for k, v in fields.items()), file=out)
 
 
 def _print_key(api_key: admin_service_pb2.ApiKey, out: TextIO) -> None:

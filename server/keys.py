@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +31,8 @@ WRITE_ONLY: frozenset[int] = frozenset({PUBLIC, SERVER, CLIENT})
 
 _SECRET_PREFIX: dict[int, str] = {MASTER: "mk_", PROJECT: "pk_", PUBLIC: "pub_", SERVER: "sk_", CLIENT: "ck_"}
 _TEST_PREFIX = "pk_test_"
+#: A viewer token: never stored, verified by its signature (see `server.viewer_tokens`).
+VIEWER_TOKEN_PREFIX = "vt_"
 _SHOWN_PREFIX_CHARS = 10
 
 
@@ -87,26 +90,45 @@ def secret_from_metadata(metadata: Mapping[str, str]) -> str:
     return secret
 
 
+class ViewerTokenVerifier(Protocol):
+    """What checks a viewer token (`server.viewer_tokens.ViewerTokens`)."""
+
+    async def verify(self, secret: str) -> Principal:
+        """The VIEWER principal of a `vt_` token.
+
+        Raises:
+            Unauthenticated: the token is invalid or expired.
+        """
+        ...
+
+
 class Authenticator:
-    """Resolves secrets to principals.
+    """Resolves secrets to principals: API keys from the database, viewer tokens (`vt_…`) by
+    their signature.
 
     A cached principal is only used where the write path re-checks the key inside its commit
     (see `storage.writer`), so every process refuses a revoked key before it stores anything
-    more. Every other call reads the key from the database.
+    more. Every other call reads the key from the database. Viewer tokens are never cached: they
+    are checked on every call, and only ever read.
     """
 
     _CACHE_LIMIT = 10_000
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], viewer_tokens: ViewerTokenVerifier | None = None
+    ) -> None:
         self._sessions = sessions
+        self._viewer_tokens = viewer_tokens
         self._cache: dict[str, Principal] = {}
 
     async def authenticate(self, secret: str, *, cached: bool) -> Principal:
         """The principal of `secret`.
 
         Raises:
-            Unauthenticated: the key is unknown or revoked.
+            Unauthenticated: the key is unknown or revoked; the viewer token is invalid or expired.
         """
+        if secret.startswith(VIEWER_TOKEN_PREFIX) and self._viewer_tokens is not None:
+            return await self._viewer_tokens.verify(secret)
         key_digest = digest(secret)
         if cached:
             principal = self._cache.get(key_digest)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
+import structlog
 from aiohttp import web
 from google.protobuf import message_factory
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -45,6 +46,8 @@ from storage.engine import create_engine, session_factory, writer_engine
 from storage.migrate import upgrade
 from storage.writer import GroupWriter
 
+_PURGE_EVERY_S = 3600.0
+
 
 @dataclass(frozen=True, slots=True)
 class Running:
@@ -68,6 +71,7 @@ class Core:
     authenticator: Authenticator
     access: Access
     admin: Admin
+    quotas: ProjectQuotas
 
 
 @contextlib.asynccontextmanager
@@ -82,8 +86,9 @@ async def core(settings: Settings, clock: Clock | None = None) -> AsyncIterator[
         ids = UuidV7(clock)
         authenticator = Authenticator(sessions)
         access = Access(sessions)
-        admin = Admin(access, authenticator, sessions, clock, ids)
-        yield Core(engine, sessions, clock, ids, authenticator, access, admin)
+        quotas = ProjectQuotas(sessions, clock, settings)
+        admin = Admin(access, authenticator, sessions, clock, ids, quotas)
+        yield Core(engine, sessions, clock, ids, authenticator, access, admin, quotas)
     finally:
         await engine.dispose()
 
@@ -103,7 +108,6 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         stack.push_async_callback(writer.close)
 
         redaction = RedactionRules(c.access, c.sessions, c.clock, c.ids, settings)
-        quotas = ProjectQuotas(c.sessions, c.clock, settings)
         ingest = Ingest(
             c.access,
             writer,
@@ -111,12 +115,14 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             c.ids,
             c.sessions,
             redaction,
-            quotas,
+            c.quotas,
             max_batch_events=settings.max_batch_events,
         )
         queries = EventQueries(c.access, c.sessions)
         viewer_tokens = ViewerTokens(c.access, c.sessions, c.clock, settings)
         streams = Streams(ingest, c.access, c.sessions, c.clock, settings)
+        purge = asyncio.create_task(_purge_streams_hourly(streams), name="ingestd-stream-purge")
+        stack.callback(purge.cancel)
         context = VendorContext(
             ingest, c.access, c.sessions, c.clock, c.ids, settings, c.admin, redaction, viewer_tokens, streams
         )
@@ -137,6 +143,21 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         dispatcher = InProcessDispatcher(pipeline, endpoints)
         http_port = await stack.enter_async_context(_http_site(settings, dispatcher))
         yield Running(settings, grpc_port, http_port, first_start)
+
+
+async def _purge_streams_hourly(streams: Streams) -> None:
+    """Deletes expired anonymous streams' events once an hour. Writes and claims purge the streams
+    they meet; this catches the streams nobody touches again. Every node may run it: the delete is
+    idempotent."""
+    log = structlog.get_logger("ingestd.streams")
+    while True:
+        await asyncio.sleep(_PURGE_EVERY_S)
+        try:
+            deleted = await streams.purge_expired()
+        except Exception:  # the database may be briefly away; the next hour tries again
+            log.warning("stream_purge_failed", exc_info=True)
+        else:
+            log.info("stream_purge", deleted=deleted)
 
 
 @contextlib.asynccontextmanager

@@ -1,6 +1,14 @@
-"""The read side: listing and getting events, and grouping errors into issues."""
+"""The read side: listing and getting events, and grouping errors into issues.
+
+A viewer token reads only the audit events of its tenant (`audit.tenant_id`); every other event is
+invisible to it, as if absent. The tenant is not an indexed column, so such a list reads the
+project's audit events newest first in chunks and matches them here, at most `MAX_SCANNED` per
+request: when it stops there the page may be short (even empty) and still carry a next page token.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 from google.protobuf import timestamp_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +23,11 @@ from storage.events import EventFilter, EventRepository, timestamp_us
 
 pb = event_service_pb2
 
+#: Events read per query while a viewer's list scans for its tenant.
+SCAN_CHUNK = 500
+#: The most events one viewer's list request reads before it answers a short page.
+MAX_SCANNED = 10_000
+
 
 class EventQueries:
     """EventService."""
@@ -24,7 +37,7 @@ class EventQueries:
         self._sessions = sessions
 
     async def list_events(self, call: Call, request: pb.ListEventsRequest) -> pb.ListEventsResponse:
-        project = await self._access.project(call.principal, request.project)
+        project, tenant = await self._access.events(call.principal, request.project)
         size = paging.page_size(request.page_size)
         before = paging.decode_id(request)
         where = EventFilter(
@@ -39,27 +52,71 @@ class EventQueries:
             end_us=_optional_us(request, "end_time"),
             text=request.text,
         )
-        async with self._sessions() as session:
-            payloads = await EventRepository(session).newest(project, where, before_id=before, limit=size + 1)
         response = pb.ListEventsResponse()
-        for payload in payloads[:size]:
-            response.events.add().MergeFromString(payload)
-        if len(payloads) > size:
-            response.next_page_token = paging.encode(response.events[-1].id, request)
+        if tenant:
+            resume = await self._tenant_page(response, project, tenant, where, before, size)
+        else:
+            async with self._sessions() as session:
+                payloads = await EventRepository(session).newest(
+                    project, where, before_id=before, limit=size + 1
+                )
+            for payload in payloads[:size]:
+                response.events.add().MergeFromString(payload)
+            resume = response.events[-1].id if len(payloads) > size else None
+        if resume is not None:
+            response.next_page_token = paging.encode(resume, request)
         call.log.update(project=project, returned=len(response.events))
         return response
 
+    async def _tenant_page(
+        self,
+        response: pb.ListEventsResponse,
+        project: str,
+        tenant: str,
+        where: EventFilter,
+        before: str | None,
+        size: int,
+    ) -> str | None:
+        """Adds to `response` up to `size` of the tenant's audit events that pass `where`, newest
+        first; returns the id to resume after, or None at the end."""
+        if where.kind not in (0, event_pb2.KIND_AUDIT):
+            return None
+        where = dataclasses.replace(where, kind=event_pb2.KIND_AUDIT)
+        scanned = 0
+        async with self._sessions() as session:
+            events = EventRepository(session)
+            while True:
+                chunk = min(SCAN_CHUNK, MAX_SCANNED - scanned)
+                payloads = await events.newest(project, where, before_id=before, limit=chunk)
+                for payload in payloads:
+                    event = event_pb2.Event.FromString(payload)
+                    before = event.id
+                    if event.audit.tenant_id != tenant:
+                        continue
+                    if len(response.events) == size:
+                        return response.events[-1].id
+                    response.events.add().CopyFrom(event)
+                scanned += len(payloads)
+                if len(payloads) < chunk:
+                    return None
+                if scanned >= MAX_SCANNED:
+                    return before
+
     async def get_event(self, call: Call, request: pb.GetEventRequest) -> pb.GetEventResponse:
-        project = await self._access.project(call.principal, request.project)
+        project, tenant = await self._access.events(call.principal, request.project)
         if not request.event:
             raise InvalidArgument([("event", "is required")])
         async with self._sessions() as session:
             payload = await EventRepository(session).get(project, request.event)
-        if payload is None:
+        event = None if payload is None else event_pb2.Event.FromString(payload)
+        # Another tenant's event, or one that is not an audit event, is as absent to a viewer.
+        if event is None or (
+            tenant and (event.kind != event_pb2.KIND_AUDIT or event.audit.tenant_id != tenant)
+        ):
             raise NotFound(
                 f"event {request.event!r} not found in project {project!r}", reason="EVENT_NOT_FOUND"
             )
-        return pb.GetEventResponse(event=event_pb2.Event.FromString(payload))
+        return pb.GetEventResponse(event=event)
 
     async def list_issues(self, call: Call, request: pb.ListIssuesRequest) -> pb.ListIssuesResponse:
         project = await self._access.project(call.principal, request.project)

@@ -42,3 +42,38 @@ def test_keys_lifecycle(tmp_path: Path) -> None:
     assert revoked.returncode == 0 and "revokeTime=" in revoked.stdout
     missing = run_cli("keys", "revoke", "key_missing", database_url=url)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_projects_show_and_set_limits(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    asyncio.run(_first_start(url))
+
+    listed = run_cli("projects", "list", database_url=url)
+    assert listed.returncode == 0, listed.stderr
+    assert "id=default organization=default" in listed.stdout
+    assert "dailyEventLimit=unlimited alertRuleLimit=unlimited webhooks=enabled" in listed.stdout
+
+    changed = run_cli(
+        "projects",
+        "set-limits",
+        "default",
+        "--daily-event-limit",
+        "1000",
+        "--webhooks",
+        "disabled",
+        database_url=url,
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert "dailyEventLimit=1000 alertRuleLimit=unlimited webhooks=disabled" in changed.stdout
+    changed = run_cli("projects", "set-limits", "default", "--alert-rule-limit", "3", database_url=url)
+    assert "dailyEventLimit=1000 alertRuleLimit=3 webhooks=disabled" in changed.stdout, "others kept"
+
+    shown = run_cli("projects", "show", "default", database_url=url)
+    assert shown.returncode == 0 and "dailyEventLimit=1000 alertRuleLimit=3" in shown.stdout
+
+    negative = run_cli("projects", "set-limits", "default", "--daily-event-limit", "-1", database_url=url)
+    assert negative.returncode == 1 and "must be 0 (unlimited)" in negative.stderr
+    nothing = run_cli("projects", "set-limits", "default", database_url=url)
+    assert nothing.returncode == 1 and "--daily-event-limit" in nothing.stderr
+    missing = run_cli("projects", "show", "nope", database_url=url)
+    assert missing.returncode == 1 and "project 'nope' not found" in missing.stderr

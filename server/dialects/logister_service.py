@@ -27,7 +27,7 @@ from server.dialects import logister, logister_checkin
 from server.dialects.base import VendorContext, method, reply
 from server.dialects.logister_limits import Refusal, check_limits, decode_batch, legacy_id
 from server.dialects.logister_ratelimit import FixedWindowLimiter, Window
-from server.errors import Unauthenticated
+from server.errors import ResourceExhausted, Unauthenticated
 from server.keys import PROJECT, SERVER
 from server.pipeline import Call, Endpoint
 from storage.events import EventRepository, EventRow
@@ -340,6 +340,17 @@ class LogisterServicer:
         except Unauthenticated:
             # Revoked between authentication and the commit: Logister's answer to a revoked key.
             raise _Answered(401, {"error": "Unauthorized"}) from None
+        except ResourceExhausted as exc:
+            # The project's daily event limit: answered like Logister's own limits, with a window
+            # that ends at the next UTC midnight.
+            retry_after = int(exc.retry_after_s or 1)
+            body = {
+                "error": "Daily event limit exceeded",
+                "limit": int(exc.metadata.get("limit", "0")),
+                "window_seconds": 86_400,
+                "retry_after": retry_after,
+            }
+            raise _Answered(429, body, {"retry-after": str(retry_after)}) from None
 
     async def _conflicts(
         self, project: str, valid: list[tuple[int, logister.Translated]], existing: dict[str, str]

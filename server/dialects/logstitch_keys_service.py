@@ -1,19 +1,60 @@
 """LogStitch's API keys and viewer tokens: /api/v1/keys and /api/v1/viewer-tokens.
 
-(Skeleton: filled in by its own work.)
+- `POST /api/v1/keys` (master key only) `{project_id, type: "project", name (1-100)}` → 201
+  `{id, key, prefix, type, name, request_id}`: the secret, once. The docs name no test or
+  environment marker, so these are always live keys. A project that is not the organization's:
+  404 `not_found`.
+- `GET /api/v1/keys` (master or project key) → 200 `{keys: [{id, prefix, type, name, lastUsedAt,
+  createdAt, revokedAt}], cursor, has_more, request_id}`, newest first, never a secret; a master
+  key lists its organization's keys, a project key its project's. `type` is `master`, `project`,
+  or a vendor key's kind (`public`, `server`, `client`); times are ISO 8601 or null. Query:
+  `limit` (1-100, default 50) and `cursor`, as every LogStitch list.
+- `DELETE /api/v1/keys/:id` (master key: any key of its organization; project key: its own
+  project's keys, itself included) → 200 with the key as listed and `revoked: true`. The key is
+  refused on the very next request to any node (see `server.keys.Authenticator`). Another
+  key: 404 `not_found`, as if absent.
+- `POST /api/v1/viewer-tokens` (a live project key only: a test key, a master key or any other
+  gets 403 `forbidden`) `{tenant_id (1-200), tier?, expires_in? (60-86400, default 3600)}` → 201
+  `{token, expires_at, request_id}`.
+
+Validation messages are Zod v3's defaults, as in `server.dialects.logstitch`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+from typing import Any
+
+import orjson
+from google.protobuf import timestamp_pb2
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
+from ingestd.v1 import admin_service_pb2
+from server import viewer_tokens
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch_common import Refusal, refuse
+from server.dialects.logstitch import Detail
+from server.dialects.logstitch_common import Refusal, answer, authenticate, refuse
+from server.dialects.logstitch_query import format_timestamp
+from server.errors import NotFound
+from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER, Principal
 from server.pipeline import Call, Endpoint
+from storage.accounts import ApiKeyRepository
 
 SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
+MAX_NAME_CHARS = 100
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+
+_TYPE_OF_KIND = {MASTER: "master", PROJECT: "project", PUBLIC: "public", SERVER: "server", CLIENT: "client"}
+_KEY_ID = re.compile(r"key_[0-9A-Za-z_-]{1,100}")
 
 
 class LogStitchKeysServicer:
+    """The keys and viewer-token endpoints of LogStitchService."""
+
     def __init__(self, context: VendorContext) -> None:
         self._context = context
 
@@ -26,15 +67,221 @@ class LogStitchKeysServicer:
         ]
 
     async def create_key(self, call: Call, request: pb.CreateKeyRequest) -> pb.CreateKeyResponse:
-        return refuse(call, pb.CreateKeyResponse, Refusal(501, "not_implemented", "not yet"))
+        try:
+            principal = await authenticate(call, (MASTER,))
+            body = _object_body(request.body.data)
+            found: list[Detail] = []
+            project_id = _string(body, "project_id", found, min_chars=1)
+            kind = _string(body, "type", found)
+            if kind is not None and kind != "project":
+                found.append(("type", f"Invalid literal value, expected \"project\", received '{kind}'"))
+            name = _string(body, "name", found, min_chars=1, max_chars=MAX_NAME_CHARS)
+            if found:
+                raise Refusal(400, "validation_error", "Invalid request body", found)
+            assert project_id is not None and name is not None
+            await self._own_project(principal, project_id)
+            key, secret = await self._context.admin.create_api_key(
+                principal.organization, PROJECT, project_id, name
+            )
+        except Refusal as refusal:
+            return refuse(call, pb.CreateKeyResponse, refusal)
+        call.log.update(project=project_id, created_key_id=key.id)
+        body_out = {"id": key.id, "key": secret, "prefix": key.prefix, "type": "project", "name": key.name}
+        return answer(call, pb.CreateKeyResponse, 201, body_out)
 
     async def list_keys(self, call: Call, request: pb.ListKeysRequest) -> pb.ListKeysResponse:
-        return refuse(call, pb.ListKeysResponse, Refusal(501, "not_implemented", "not yet"))
+        try:
+            principal = await authenticate(call, (MASTER, PROJECT))
+            found: list[Detail] = []
+            limit = _limit(request.limit, found)
+            before = _decode_cursor(request.cursor) if request.cursor else None
+            if request.cursor and before is None:
+                found.append(("cursor", "Invalid cursor"))
+            if found:
+                raise Refusal(400, "validation_error", "Invalid query parameters", found)
+        except Refusal as refusal:
+            return refuse(call, pb.ListKeysResponse, refusal)
+        keys = await self._context.admin.list_api_keys(
+            principal.organization, _scope(principal), before=before, limit=limit + 1
+        )
+        has_more = len(keys) > limit
+        body = {
+            "keys": [_listed(key) for key in keys[:limit]],
+            "cursor": _encode_cursor(keys[limit - 1].id) if has_more else None,
+            "has_more": has_more,
+        }
+        call.log.update(returned=min(len(keys), limit))
+        return answer(call, pb.ListKeysResponse, 200, body)
 
     async def revoke_key(self, call: Call, request: pb.RevokeKeyRequest) -> pb.RevokeKeyResponse:
-        return refuse(call, pb.RevokeKeyResponse, Refusal(501, "not_implemented", "not yet"))
+        try:
+            principal = await authenticate(call, (MASTER, PROJECT))
+            if not await _may_revoke(self._context.sessions, principal, request.id):
+                raise Refusal(404, "not_found", "API key not found")
+            try:
+                key = await self._context.admin.revoke_api_key(principal.organization, request.id)
+            except NotFound:
+                raise Refusal(404, "not_found", "API key not found") from None
+        except Refusal as refusal:
+            return refuse(call, pb.RevokeKeyResponse, refusal)
+        call.log.update(revoked_key_id=key.id)
+        return answer(call, pb.RevokeKeyResponse, 200, {**_listed(key), "revoked": True})
 
     async def create_viewer_token(
         self, call: Call, request: pb.CreateViewerTokenRequest
     ) -> pb.CreateViewerTokenResponse:
-        return refuse(call, pb.CreateViewerTokenResponse, Refusal(501, "not_implemented", "not yet"))
+        try:
+            principal = await authenticate(call, (PROJECT,))
+            if principal.test or not principal.project:
+                raise Refusal(403, "forbidden", "Viewer tokens need a live project key")
+            body = _object_body(request.body.data)
+            found: list[Detail] = []
+            tenant_id = _string(
+                body, "tenant_id", found, min_chars=1, max_chars=viewer_tokens.MAX_TENANT_CHARS
+            )
+            tier = _string(body, "tier", found, max_chars=viewer_tokens.MAX_TIER_CHARS) or ""
+            lifetime_s = _lifetime(body.get("expires_in"), found)
+            if found:
+                raise Refusal(400, "validation_error", "Invalid request body", found)
+            assert tenant_id is not None
+        except Refusal as refusal:
+            return refuse(call, pb.CreateViewerTokenResponse, refusal)
+        issued = await self._context.viewer_tokens.issue(
+            principal.organization, principal.project, tenant_id, tier, lifetime_s
+        )
+        call.log.update(project=principal.project)
+        expires = timestamp_pb2.Timestamp()
+        expires.FromMicroseconds(issued.expires_us)
+        body_out = {"token": issued.token, "expires_at": format_timestamp(expires)}
+        return answer(call, pb.CreateViewerTokenResponse, 201, body_out)
+
+    async def _own_project(self, principal: Principal, project_id: str) -> None:
+        """Refuses, as absent, a project that is not the master key's organization's."""
+        try:
+            organization = await self._context.access.organization_of(project_id)
+        except NotFound:
+            organization = None
+        if organization != principal.organization:
+            raise Refusal(404, "not_found", f"Project '{project_id}' not found")
+
+
+def _scope(principal: Principal) -> str:
+    """The project whose keys a key sees: a project key its own; a master key all (empty)."""
+    return "" if principal.kind == MASTER else principal.project or ""
+
+
+async def _may_revoke(sessions: async_sessionmaker[AsyncSession], principal: Principal, key_id: str) -> bool:
+    """Whether `principal` may revoke the key: a master key any of its organization's, a project
+    key its own project's. Revoke itself answers for a key that does not exist."""
+    if principal.kind == MASTER:
+        return True
+    async with sessions() as session:
+        record = await ApiKeyRepository(session).get(principal.organization, key_id)
+    return record is not None and record.project_id == principal.project
+
+
+def _listed(key: admin_service_pb2.ApiKey) -> dict[str, object]:
+    def time(name: str) -> str | None:
+        return format_timestamp(getattr(key, name)) if key.HasField(name) else None
+
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "type": _TYPE_OF_KIND.get(key.kind, "unknown"),
+        "name": key.name,
+        "lastUsedAt": time("last_use_time"),
+        "createdAt": time("create_time"),
+        "revokedAt": time("revoke_time"),
+    }
+
+
+def _object_body(data: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
+    if not isinstance(body, dict):
+        raise Refusal(400, "validation_error", "Invalid request body", [("", _expected("object", body))])
+    return body
+
+
+def _string(
+    body: dict[str, Any], name: str, found: list[Detail], *, min_chars: int = 0, max_chars: int | None = None
+) -> str | None:
+    """An optional string field (`null` is absent); `min_chars` > 0 makes it required."""
+    value = body.get(name)
+    if value is None:
+        if min_chars:
+            found.append((name, "Required"))
+        return None
+    if not isinstance(value, str):
+        found.append((name, _expected("string", value)))
+        return None
+    if len(value) < min_chars:
+        found.append((name, f"String must contain at least {min_chars} character(s)"))
+        return None
+    if max_chars is not None and len(value) > max_chars:
+        found.append((name, f"String must contain at most {max_chars} character(s)"))
+        return None
+    return value
+
+
+def _lifetime(value: object, found: list[Detail]) -> int:
+    """`expires_in`: whole seconds within the allowed range; the default when absent."""
+    if value is None:
+        return viewer_tokens.DEFAULT_LIFETIME_S
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        found.append(("expires_in", _expected("number", value)))
+    elif isinstance(value, float) and not value.is_integer():
+        found.append(("expires_in", "Expected integer, received float"))
+    elif value < viewer_tokens.MIN_LIFETIME_S:
+        found.append(
+            ("expires_in", f"Number must be greater than or equal to {viewer_tokens.MIN_LIFETIME_S}")
+        )
+    elif value > viewer_tokens.MAX_LIFETIME_S:
+        found.append(("expires_in", f"Number must be less than or equal to {viewer_tokens.MAX_LIFETIME_S}"))
+    else:
+        return int(value)
+    return viewer_tokens.DEFAULT_LIFETIME_S
+
+
+def _limit(text: str, found: list[Detail]) -> int:
+    if not text:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        found.append(("limit", f"Must be an integer from 1 to {MAX_LIMIT}"))
+        return DEFAULT_LIMIT
+    return int(text)
+
+
+def _encode_cursor(key_id: str) -> str:
+    return base64.urlsafe_b64encode(key_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str | None:
+    """The key id in a cursor, or None when it is not one this server made."""
+    if len(cursor) > 200:
+        return None
+    try:
+        key_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, ValueError):
+        return None
+    return key_id if _KEY_ID.fullmatch(key_id) else None
+
+
+def _expected(wanted: str, value: object) -> str:
+    return f"Expected {wanted}, received {_js_type(value)}"
+
+
+def _js_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

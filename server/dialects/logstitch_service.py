@@ -13,6 +13,8 @@ query parameter, else `default`; any other: 403 `forbidden`), then the request i
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
@@ -22,13 +24,15 @@ from server.dialects.logstitch_common import Refusal, answer, authenticate, proj
 from server.dialects.logstitch_keys_service import LogStitchKeysServicer
 from server.dialects.logstitch_redaction_service import LogStitchRedactionServicer
 from server.dialects.logstitch_streams_service import LogStitchStreamsServicer
-from server.errors import Unauthenticated
-from server.keys import MASTER, PROJECT
+from server.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from server.keys import MASTER, PROJECT, VIEWER
 from server.pipeline import Call, Endpoint
 
 SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
-#: The keys the events API takes.
+#: The keys that send events.
 _EVENT_KEYS = (MASTER, PROJECT)
+#: The credentials that read events: a viewer token reads only its own tenant's.
+_READ_KEYS = (MASTER, PROJECT, VIEWER)
 
 
 class LogStitchServicer:
@@ -48,7 +52,8 @@ class LogStitchServicer:
 
     async def send_events(self, call: Call, request: pb.SendEventsRequest) -> pb.SendEventsResponse:
         """201 `{"ids", "redacted_count", "request_id"}`: ids in input order; a repeated
-        `idempotency_key` stores nothing new and answers the first event's id."""
+        `idempotency_key` stores nothing new and answers the first event's id. Past the project's
+        daily event limit: 429 `daily_event_limit_reached`, and nothing is stored."""
         try:
             principal = await authenticate(call, _EVENT_KEYS)
             project = await project_of(self._context, principal, request.project_id, write=True)
@@ -75,6 +80,10 @@ class LogStitchServicer:
                 stored = await self._context.ingest.commit(call, rows)
             except Unauthenticated:
                 raise Refusal(401, "key_revoked", "This API key has been revoked") from None
+            except ResourceExhausted as exc:  # the project's daily event limit
+                limit = int(exc.metadata.get("limit", "0"))
+                message = f"Daily limit of {limit:,} events exceeded; it resets at 00:00 UTC"
+                raise Refusal(429, "daily_event_limit_reached", message) from None
         except Refusal as refusal:
             return refuse(call, pb.SendEventsResponse, refusal)
         duplicates = sum(s.duplicate for s in stored)
@@ -88,12 +97,22 @@ class LogStitchServicer:
     async def list_events(self, call: Call, request: pb.ListEventsRequest) -> pb.ListEventsResponse:
         """200 `{"events", "cursor", "has_more", "request_id"}`, newest first."""
         try:
-            principal = await authenticate(call, _EVENT_KEYS)
-            project = await project_of(self._context, principal, request.project_id, write=False)
+            principal = await authenticate(call, _READ_KEYS)
+            if principal.kind == VIEWER:
+                try:
+                    project, tenant = await self._context.access.events(principal, request.project_id)
+                except PermissionDenied:
+                    raise Refusal(403, "forbidden", "This token may not read this project") from None
+            else:
+                project = await project_of(self._context, principal, request.project_id, write=False)
+                tenant = ""
             try:
                 query = logstitch_query.parse_query(request)
             except logstitch.Invalid as exc:
                 raise Refusal(400, "validation_error", exc.message, exc.details) from None
+            if tenant:
+                # A viewer token is held to its tenant, whatever `tenant_id` the query names.
+                query = dataclasses.replace(query, tenant_id=tenant)
         except Refusal as refusal:
             return refuse(call, pb.ListEventsResponse, refusal)
         page = await logstitch_query.list_page(self._context.sessions, project, query)

@@ -10,7 +10,8 @@ gives it:
 3. a body that is not JSON → 400 `Invalid JSON`;
 4. a body that fails the schema → 400 `Invalid payload` (the whole batch);
 5. an unknown or revoked key, or one that is neither a public nor a project key → 403;
-6. otherwise every item is stored and the answer is 202 `{"id": <uuid4>}`: a batch id, which
+6. past the project's daily event limit → 429 `Daily event limit exceeded`, nothing stored;
+7. otherwise every item is stored and the answer is 202 `{"id": <uuid4>}`: a batch id, which
    appears in the server's log line for the call (it is not an event id).
 
 Over HTTP the edge (`gateway.edges.opensentry`) caps the body while reading it, and first refuses
@@ -25,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from ingestd.compat.opensentry.v1 import opensentry_service_pb2 as pb
 from server.dialects import opensentry
 from server.dialects.base import VendorContext, method, reply
-from server.errors import Unauthenticated
+from server.errors import ResourceExhausted, Unauthenticated
 from server.keys import PROJECT, PUBLIC
 from server.pipeline import Call, Endpoint
 
@@ -93,6 +94,9 @@ class OpenSentryServicer:
             await self._context.ingest.commit(call, rows)
         except Unauthenticated:
             return _refuse(call, 403, "Invalid DSN key", "key revoked")
+        except ResourceExhausted as exc:  # the project's daily event limit
+            call.response_metadata["retry-after"] = str(int(exc.retry_after_s or 1))
+            return _refuse(call, 429, "Daily event limit exceeded", exc.reason)
         batch_id = str(uuid.uuid4())
         call.log.update(project=project, batch_id=batch_id, accepted=len(rows))
         return reply(call, pb.IngestResponse, 202, {"id": batch_id})

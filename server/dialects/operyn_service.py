@@ -33,7 +33,7 @@ from ingestd.compat.operyn.v1 import operyn_service_pb2 as pb
 from ingestd.v1 import event_pb2
 from server.dialects import operyn
 from server.dialects.base import VendorContext, method, reply
-from server.errors import Internal, NotFound, Unauthenticated
+from server.errors import Internal, NotFound, ResourceExhausted, Unauthenticated
 from server.keys import PROJECT, SERVER
 from server.pipeline import Call, Endpoint
 from storage.services import first_services, has_service
@@ -230,6 +230,11 @@ class OperynServicer:
         except Unauthenticated as exc:  # the key was revoked before the commit
             call.log.update(reason=exc.reason)
             return answer(401, _UNAUTHORIZED)
+        except ResourceExhausted as exc:  # the project's daily event limit
+            call.log.update(project=project, reason=exc.reason)
+            limit = exc.metadata.get("limit", "0")
+            body = {"statusCode": 429, "message": f"Daily event limit of {limit} events reached"}
+            return reply(call, response_class, 429, body, {"retry-after": str(int(exc.retry_after_s or 1))})
         call.log.update(project=project, accepted=len(stored), open=keyless or None)
         if batch:
             return answer(202, {"accepted": len(stored)})

@@ -12,7 +12,8 @@ the order of a route that parses, validates with Zod, then looks the key up):
    `Origin` header or one the allowlist does not match.
 5. 202 `{"queued":true}` once the events are durably committed. Entries that fail ingestd's own
    limits are dropped (the seed: "invalid or duplicate entries may be dropped during processing");
-   the call's log line counts them.
+   the call's log line counts them. Past the project's daily event limit the whole call is dropped,
+   still with 202 (SimpleLogs: "Over-quota still answers 202"), and its log line says so.
 
 A key revoked while its principal was cached is refused at commit, with the same 401.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 from ingestd.compat.simplelogs.v1 import simplelogs_service_pb2 as pb
 from server.dialects import simplelogs
 from server.dialects.base import VendorContext, method, reply
-from server.errors import Unauthenticated
+from server.errors import ResourceExhausted, Unauthenticated
 from server.keys import CLIENT, SERVER
 from server.origins import origin_allowed
 from server.pipeline import Call, Endpoint
@@ -75,7 +76,14 @@ class SimpleLogsServicer:
         rows, rejected, _ = await self._context.ingest.prepare(
             project, translation.events, dialect="simplelogs"
         )
-        stored = await self._context.ingest.commit(call, rows)
+        try:
+            stored = await self._context.ingest.commit(call, rows)
+        except ResourceExhausted as exc:
+            # compat.md §6.1: "Over-quota still answers 202". The events are dropped, and the
+            # call's log line says why.
+            call.log.update(project=project, entries=len(enqueue.entries), dropped=len(enqueue.entries))
+            call.log.update(refused=exc.reason)
+            return reply(call, pb.EnqueueResponse, 202, {"queued": True})
         call.log.update(
             project=project,
             entries=len(enqueue.entries),
