@@ -1,5 +1,5 @@
-"""The `ingestd` command: `serve`, `migrate`, `orgs create`, `keys create|list|revoke` and
-`projects list|show|set-limits`."""
+"""The `ingestd` command: `serve`, `migrate`, `orgs create`, `keys create|list|revoke`,
+`projects list|show|set-limits` and `viewer-tokens rotate-secret`."""
 
 from __future__ import annotations
 
@@ -95,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     set_limits.add_argument("--webhooks", choices=("enabled", "disabled"), help="alert webhook delivery")
     for p in (list_projects, show, set_limits):
         database_flag(p)
+
+    viewer = commands.add_parser("viewer-tokens", help="manage the viewer-token signing secret")
+    viewer_commands = viewer.add_subparsers(dest="viewer_command", required=True)
+    rotate = viewer_commands.add_parser(
+        "rotate-secret",
+        help="sign new viewer tokens with a new secret; tokens signed before stay valid until they expire",
+    )
+    database_flag(rotate)
     return parser
 
 
@@ -123,6 +131,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             asyncio.run(_orgs(settings, args, sys.stdout))
         elif args.command == "projects":
             asyncio.run(_projects(settings, args, sys.stdout))
+        elif args.command == "viewer-tokens":
+            asyncio.run(_rotate_viewer_secret(settings, sys.stdout))
         else:
             asyncio.run(_keys(settings, args, sys.stdout))
     except IngestdError as exc:
@@ -216,6 +226,13 @@ async def _projects(settings: Settings, args: argparse.Namespace, out: TextIO) -
                     [("limits", "name one of --daily-event-limit, --alert-rule-limit, --webhooks")]
                 )
             _print_project(await c.admin.update_project(args.project, update, paths), out)
+
+
+async def _rotate_viewer_secret(settings: Settings, out: TextIO) -> None:
+    async with core(settings) as c:
+        secret_id = await c.viewer_tokens.rotate_secret()
+    # The secret itself is never printed: only its id, which tokens name in their `kid` header.
+    print(f"new viewer-token signing secret id={secret_id}", file=out)
 
 
 def _print_project(project: admin_service_pb2.Project, out: TextIO) -> None:

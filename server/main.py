@@ -72,6 +72,7 @@ class Core:
     access: Access
     admin: Admin
     quotas: ProjectQuotas
+    viewer_tokens: ViewerTokens
 
 
 @contextlib.asynccontextmanager
@@ -84,11 +85,12 @@ async def core(settings: Settings, clock: Clock | None = None) -> AsyncIterator[
     try:
         sessions = session_factory(engine)
         ids = UuidV7(clock)
-        authenticator = Authenticator(sessions)
         access = Access(sessions)
+        viewer_tokens = ViewerTokens(access, sessions, clock, settings)
+        authenticator = Authenticator(sessions, viewer_tokens)
         quotas = ProjectQuotas(sessions, clock, settings)
         admin = Admin(access, authenticator, sessions, clock, ids, quotas)
-        yield Core(engine, sessions, clock, ids, authenticator, access, admin, quotas)
+        yield Core(engine, sessions, clock, ids, authenticator, access, admin, quotas, viewer_tokens)
     finally:
         await engine.dispose()
 
@@ -119,7 +121,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             max_batch_events=settings.max_batch_events,
         )
         queries = EventQueries(c.access, c.sessions)
-        viewer_tokens = ViewerTokens(c.access, c.sessions, c.clock, settings)
+        viewer_tokens = c.viewer_tokens
         streams = Streams(ingest, c.access, c.sessions, c.clock, settings)
         purge = asyncio.create_task(_purge_streams_hourly(streams), name="ingestd-stream-purge")
         stack.callback(purge.cancel)

@@ -106,9 +106,12 @@ class ServerProcess:
             await self.kill()
 
 
-def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    """Runs `ingestd ARGS...` (as `python -m server`) against `database_url`, to completion."""
-    env = {**os.environ, "INGESTD_DATABASE_URL": database_url, "INGESTD_LOG_FORMAT": "json"}
+def run_cli(
+    *args: str, database_url: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs `ingestd ARGS...` (as `python -m server`) against `database_url`, to completion, with
+    `env` added to the environment."""
+    env = {**os.environ, "INGESTD_DATABASE_URL": database_url, "INGESTD_LOG_FORMAT": "json", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "server", *args],
         cwd=ROOT,

@@ -77,3 +77,22 @@ def test_projects_show_and_set_limits(tmp_path: Path) -> None:
     assert nothing.returncode == 1 and "--daily-event-limit" in nothing.stderr
     missing = run_cli("projects", "show", "nope", database_url=url)
     assert missing.returncode == 1 and "project 'nope' not found" in missing.stderr
+
+
+def test_viewer_token_secret_rotation(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    asyncio.run(_first_start(url))
+
+    first = run_cli("viewer-tokens", "rotate-secret", database_url=url)
+    second = run_cli("viewer-tokens", "rotate-secret", database_url=url)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    first_id, second_id = (r.stdout.strip().rsplit("id=", 1)[1] for r in (first, second))
+    assert first_id != second_id
+
+    configured = run_cli(
+        "viewer-tokens",
+        "rotate-secret",
+        database_url=url,
+        env={"INGESTD_VIEWER_TOKEN_SECRETS": "one-secret-long-enough-for-hs256-0123456789"},
+    )
+    assert configured.returncode == 1 and "INGESTD_VIEWER_TOKEN_SECRETS" in configured.stderr

@@ -141,7 +141,8 @@ async def test_builtins_redact_at_ingest_and_can_be_disabled_but_not_deleted(
 
     error = await _error(
         client.admin.DeleteRedactionRule(
-            pb.DeleteRedactionRuleRequest(project="default", rule="builtin_credit_card"), metadata=client.master
+            pb.DeleteRedactionRuleRequest(project="default", rule="builtin_credit_card"),
+            metadata=client.master,
         )
     )
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "BUILTIN_RULE")
@@ -152,7 +153,11 @@ async def test_builtins_redact_at_ingest_and_can_be_disabled_but_not_deleted(
         ),
         metadata=client.master,
     )
-    assert (updated.rule.behavior, updated.rule.enabled, updated.rule.name) == (MASK, True, "Credit Card Number")
+    assert (updated.rule.behavior, updated.rule.enabled, updated.rule.name) == (
+        MASK,
+        True,
+        "Credit Card Number",
+    )
     tested = await client.admin.TestRedaction(
         pb.TestRedactionRequest(project="default", sample=log_event(f"card {CARD}")), metadata=client.project
     )
@@ -188,7 +193,9 @@ async def test_test_redaction_stores_nothing(client: Client, settings: Settings)
 
 
 async def test_writes_need_a_master_key_and_reads_a_key_of_the_project(client: Client) -> None:
-    create = pb.CreateRedactionRuleRequest(project="default", rule=Rule(type=PATTERN, name="x", pattern="x+y"))
+    create = pb.CreateRedactionRuleRequest(
+        project="default", rule=Rule(type=PATTERN, name="x", pattern="x+y")
+    )
     error = await _error(client.admin.CreateRedactionRule(create, metadata=client.project))
     assert (error.code(), reason(error)) == (grpc.StatusCode.PERMISSION_DENIED, "MASTER_KEY_REQUIRED")
     error = await _error(

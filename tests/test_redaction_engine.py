@@ -32,7 +32,9 @@ def all_builtins(behavior: int = REPLACE) -> CompiledRedactor:
 
 def redacted_message(redactor: CompiledRedactor, text: str) -> tuple[str, int]:
     event = event_pb2.Event(message=text)
-    assert redactor.might_match(event.SerializeToString()) or redactor.redact(event_pb2.Event(message=text)) == 0
+    assert (
+        redactor.might_match(event.SerializeToString()) or redactor.redact(event_pb2.Event(message=text)) == 0
+    )
     count = redactor.redact(event)
     return event.message, count
 
@@ -84,7 +86,10 @@ def test_ordinary_values_survive_every_builtin(text: str) -> None:
 
 
 def test_behaviors_on_value_matches() -> None:
-    assert redacted_message(CompiledRedactor([builtin("credit_card", MASK)]), CARD) == ("****-****-****-1111", 1)
+    assert redacted_message(CompiledRedactor([builtin("credit_card", MASK)]), CARD) == (
+        "****-****-****-1111",
+        1,
+    )
     assert redacted_message(CompiledRedactor([builtin("ssn", MASK)]), "123-45-6789") == ("***-**-6789", 1)
     hashed, _ = redacted_message(CompiledRedactor([builtin("jwt", HASH)]), JWT)
     assert hashed.startswith("[sha256:") and len(hashed) == len("[sha256:]") + 16

@@ -8,7 +8,9 @@ Both events endpoints check, in order: the `Authorization: Bearer` key (401 `una
 not Bearer, `invalid_api_key`, `key_revoked`), that it is a project or master key (a vendor's
 write-only key: 403 `forbidden`), the project (a project key's own; a master key's `project_id`
 query parameter, else `default`; any other: 403 `forbidden`), then the request itself (400
-`validation_error`). Every body carries `request_id`: `req_` and the call's request id.
+`validation_error`). A viewer token (`vt_…`) may only list: its own project's events of its own
+tenant, whatever `tenant_id` the query names; sending with one is 403 `forbidden`. Every body
+carries `request_id`: `req_` and the call's request id.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ Contracts:
   add no segment. A field rule's path matches where it ends a value's path (`metadata.password`
   matches `audit.metadata.password`), `*` standing for one segment. A matched message has every
   string below it redacted whole; a matched Struct value is replaced whole (or removed).
+- An idempotency key that any rule changes is replaced whole by `[sha256:…]` of it, so that two
+  different keys never become one (which would drop an event as a duplicate).
 - Order: a field rule or a sensitive key redacts the whole value first; otherwise value rules
   run in order (built-ins in their listed order, then custom rules oldest first), each on the
   text the previous left.
@@ -308,6 +310,10 @@ class CompiledRedactor:
                 if text:
                     new = self._string(text, at, None, forced, walk)
                     if new != text:
+                        if top and name == "idempotency_key":
+                            # Replaced whole by its hash, whatever the rule's behavior, so that
+                            # deduplication still tells different keys apart.
+                            new = hashed(text)
                         setattr(message, name, new or "")
             elif kind == _STRS:
                 items = getattr(message, name)

@@ -78,7 +78,9 @@ async def test_crud_of_custom_rules_and_their_effect_on_events(http: Http) -> No
     assert body["rule"]["behavior"] == "hash" and body["rule"]["pattern"] == "ACCT-[0-9]{8}"
     status, body = await master(http, "PUT", f"{RULES}/{field_rule['id']}", {"enabled": False})
     assert (status, body["rule"]["enabled"]) == (200, False)
-    status, body = await call(http, "POST", EVENTS, event(metadata={"account": "ACCT-1234567", "pin": "9"}, key="k2"))
+    status, body = await call(
+        http, "POST", EVENTS, event(metadata={"account": "ACCT-1234567", "pin": "9"}, key="k2")
+    )
     assert (status, body["redacted_count"]) == (201, 0)
 
     status, body = await master(http, "DELETE", f"{RULES}/{pattern_rule['id']}")
@@ -112,7 +114,9 @@ async def test_builtin_rules_toggle_and_change_behavior_but_cannot_be_deleted(ht
 
     status, body = await master(http, "PUT", f"{RULES}/builtin_email", {"enabled": True})
     assert (status, body["rule"]["enabled"]) == (200, True)
-    status, body = await call(http, "POST", TEST, event(actor={"id": "u", "type": "user", "email": "bob@example.com"}))
+    status, body = await call(
+        http, "POST", TEST, event(actor={"id": "u", "type": "user", "email": "bob@example.com"})
+    )
     assert status == 200, body
     assert body["redacted"]["actor"]["email"] == "[REDACTED]"
     assert body["matches"] == [{"rule_id": "builtin_email", "field": "actor.email"}]
@@ -158,7 +162,9 @@ async def test_keys_and_validation(http: Http) -> None:
     assert status == 400
     error = assert_error(body, "validation_error")
     assert [d["field"] for d in error["details"]] == ["pattern"]
-    status, body = await master(http, "POST", RULES, {"type": "pattern", "name": "long", "pattern": "a" * 1001})
+    status, body = await master(
+        http, "POST", RULES, {"type": "pattern", "name": "long", "pattern": "a" * 1001}
+    )
     assert status == 400
     status, body = await master(http, "POST", RULES, {"type": "builtin", "name": "b", "behavior": "shred"})
     assert status == 400
