@@ -81,6 +81,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--streams", type=int, default=8, help="concurrent StreamEvents streams (default 8)")
     parser.add_argument("--quick", action="store_true", help="short phases: 0.5 s warm-up, 1.5 s measured")
+    parser.add_argument(
+        "--redaction",
+        choices=("builtins", "off"),
+        default="builtins",
+        help="ingestd's redaction: the built-in rules' defaults (default), or every rule disabled",
+    )
     args = parser.parse_args(argv)
     if args.seconds is not None and not 0.1 <= args.seconds <= 120:
         parser.error("--seconds must be between 0.1 and 120")
@@ -194,7 +200,7 @@ async def run(args: argparse.Namespace) -> int:
             continue
         print(f"== {target.name} ({target.title})", flush=True)
         try:
-            async with started(target) as running:
+            async with started(target, redaction=args.redaction == "builtins") as running:
                 await _measure(running, names, load, payloads, rows)
         except TargetSkipped as exc:
             print(f"  skipped: {exc}", flush=True)

@@ -16,7 +16,9 @@ directory, the PostgreSQL database). It raises `TargetSkipped` when PostgreSQL i
 ingestd runs as `python -m server serve` with only the `INGESTD_*` variables set here (any in
 the caller's environment are dropped, so a run does not depend on the shell it came from). The
 Logister rate limit is raised out of the way (its default, 1,200 requests a minute per key,
-would otherwise be the figure measured); every other setting is ingestd's default.
+would otherwise be the figure measured); every other setting is ingestd's default. Redaction runs
+with the built-in rules' defaults, unless `started(..., redaction=False)`: then every rule of
+project `default` is disabled over gRPC with the master key once the server is ready.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import postgres
@@ -42,6 +45,7 @@ from bench.bare import SERVICE
 from bench.children import Child, StartFailed
 from bench.routes import Keys
 from bench.scenarios import GRPC_SCENARIOS, HTTP_SCENARIOS
+from ingestd.v1 import admin_service_pb2, admin_service_pb2_grpc, redaction_pb2
 
 HOST = "127.0.0.1"
 PROJECT = "default"
@@ -182,6 +186,28 @@ async def make_keys(http_address: str) -> Keys:
     return Keys(PROJECT_SECRET, secrets["API_KEY_KIND_PUBLIC"], secrets["API_KEY_KIND_SERVER"])
 
 
+async def disable_redaction(grpc_address: str) -> int:
+    """Disables every enabled redaction rule of project `default`; returns how many."""
+    metadata = (("authorization", f"Bearer {MASTER_SECRET}"),)
+    async with grpc.aio.insecure_channel(grpc_address) as channel:
+        admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+        listed = await admin.ListRedactionRules(
+            admin_service_pb2.ListRedactionRulesRequest(project=PROJECT), metadata=metadata
+        )
+        enabled = [rule.id for rule in listed.rules if rule.enabled]
+        for rule_id in enabled:
+            await admin.UpdateRedactionRule(
+                admin_service_pb2.UpdateRedactionRuleRequest(
+                    project=PROJECT,
+                    rule=rule_id,
+                    update=redaction_pb2.RedactionRule(enabled=False),
+                    update_mask=field_mask_pb2.FieldMask(paths=["enabled"]),
+                ),
+                metadata=metadata,
+            )
+    return len(enabled)
+
+
 def _ingestd_env(grpc_port: int, http_port: int, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTD_")}
     env.update(
@@ -198,7 +224,7 @@ def _ingestd_env(grpc_port: int, http_port: int, database_url: str) -> dict[str,
 
 
 @contextlib.asynccontextmanager
-async def started(target: Target) -> AsyncIterator[Started]:
+async def started(target: Target, *, redaction: bool = True) -> AsyncIterator[Started]:
     """Starts `target` and yields it ready; see the module's contract."""
     async with contextlib.AsyncExitStack() as stack:
         port = free_port()
@@ -234,4 +260,6 @@ async def started(target: Target) -> AsyncIterator[Started]:
             address = f"{HOST}:{http_port}"
             await child.wait_ready(both_ready(f"{HOST}:{port}", http_port))
             keys = await make_keys(address)
+        if target.database and not redaction:
+            await disable_redaction(f"{HOST}:{port}")
         yield Started(target, address, child, database_name, keys)

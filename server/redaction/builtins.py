@@ -1,12 +1,21 @@
 """The built-in redaction rules: LogStitch's eight detectors, in its documented order, plus ipv6 and
 sensitive field names.
 
-Each value detector has two regexes from one source: `pattern` (str, `re.ASCII`) finds what is
-redacted in a value, with lookarounds so a match does not start or end inside a longer token;
-`trigger` (bytes) is the same expression without the lookarounds, searched over a serialized
-event. Strings in protobuf bytes are contiguous UTF-8, so every value `pattern` matches is also
-matched by `trigger` somewhere in the bytes: the trigger is a superset test, never a false
-negative (the length bytes before a string may be letters or digits, hence no lookarounds).
+Each value detector has a `pattern` (str, `re.ASCII`) that finds what is redacted in a value,
+with lookarounds so a match does not start or end inside a longer token, and a prefilter part,
+searched over a serialized event (see `engine.CompiledRedactor.might_match`):
+- `raw_gate`: an alternative of one regex over the raw payload, starting at a rare byte (`_`,
+  `-`, `A`, `J`, a blank) so the regex engine skips most bytes in C; lookbehinds check the rest
+  of the literal, inside the secret itself;
+- `run`: for digit detectors, the shortest run of `0`s a match makes in `FOLD`ed bytes (digits,
+  spaces and `-` become `0`), and a raw regex searched only within such runs;
+- `gates`: tests over the folded payload (ASCII folded to lower case too): a literal, then a
+  regex with a literal prefix; sensitive keys are one regex over the folded bytes reversed.
+
+Contract (tested): strings in protobuf bytes are contiguous UTF-8, so anything `pattern` matches
+in a value also makes the prefilter match somewhere in the payload: it is a superset test. No
+prefilter lookaround looks outside the secret, where the length bytes before a string (which may
+be letters or digits) could defeat it.
 """
 
 from __future__ import annotations
@@ -63,6 +72,30 @@ def mask_tail(text: str) -> str:
     return "*" * (len(text) - 4) + text[-4:]
 
 
+#: A prefilter test: (raw payload, folded payload) -> whether a detector may match.
+Gate = Callable[[bytes, bytes], bool]
+
+
+def _gate(literal: str, confirm: str) -> Gate:
+    """`literal` in the folded payload, then `confirm` (with a literal prefix: fast) over it."""
+    needle, search = literal.encode(), re.compile(confirm.encode()).search
+    return lambda raw, folded: needle in folded and search(folded) is not None
+
+
+def _reversed_gate(confirm: str) -> Gate:
+    """`confirm` over the folded payload reversed: for patterns that end in a rare byte, which
+    then starts the search (the regex engine skips quickly to a pattern's possible first bytes)."""
+    search = re.compile(confirm.encode()).search
+    return lambda raw, folded: search(folded[::-1]) is not None
+
+
+#: Folds a payload for the gates: A-Z to a-z; digits, space and `-` to `0`; 0x1a to 0x12 (the
+#: two tags that may follow a sensitive key become one, so its regex starts with a literal).
+FOLD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -\x1a", b"abcdefghijklmnopqrstuvwxyz" + b"0" * 12 + b"\x12"
+)
+
+
 @dataclass(frozen=True)
 class Builtin:
     """One built-in detector. `core` is the regex source without lookarounds; `before`/`after`
@@ -77,6 +110,14 @@ class Builtin:
     flags: str = ""
     check: Callable[[str], bool] | None = None
     mask: Callable[[str], str] = mask_tail
+    #: Gates over the folded payload (for the detectors that are off by default, and sensitive keys).
+    gates: tuple[Gate, ...] = ()
+    #: Regexes searched over the raw payload, each starting with a literal (fast), with
+    #: lookbehinds for the rest of a prefix.
+    raw_gates: tuple[str, ...] = ()
+    #: For the digit detectors: the shortest run of folded `0`s a match makes, and a test of
+    #: the raw bytes of each such run.
+    run: tuple[int, Callable[[bytes], bool]] | None = None
 
     @property
     def rule_id(self) -> str:
@@ -84,9 +125,6 @@ class Builtin:
 
     def value_source(self) -> str:
         return f"{self.flags}{self.before}(?:{self.core}){self.after}"
-
-    def trigger_source(self) -> bytes:
-        return f"{self.flags}(?:{self.core})".encode()
 
 
 #: Prefixes of API keys that are recognisable as such; generic hex (UUIDs, trace ids, SHAs) is not.
@@ -126,10 +164,72 @@ _IPV6 = (
 )
 _JWT = r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _TOKEN = (
-    r"[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[A-Za-z0-9._~+/=-]{8,}"
+    r"(?:[Bb]earer|BEARER)[ \t]+[A-Za-z0-9._~+/=-]{8,}"
     r"|(?:" + "|".join(API_KEY_PREFIXES) + r")[A-Za-z0-9_-]{16,}"
 )
 _AWS = r"(?:AKIA|ASIA)[0-9A-Z]{16}"
+_SSN_BYTES = re.compile(_SSN.encode())
+_DIGIT_CHAIN = re.compile(b"[0-9](?:[ -]?[0-9])*")
+
+
+def _card_in_run(chunk: bytes) -> bool:
+    """Whether some 13 to 19 consecutive digits of a chain (digits with single spaces or dashes
+    between) in `chunk` pass the Luhn check: every card the value regex would redact is such a
+    window, so this is a superset test that spares the walk for ids that are merely long."""
+    for chain in _DIGIT_CHAIN.finditer(chunk):
+        digits = bytes(c for c in chain.group() if 48 <= c <= 57).decode()
+        if len(digits) > 40:
+            return True  # long numbers: the walk is cheaper than every window
+        for start in range(len(digits) - 12):
+            for length in range(13, min(19, len(digits) - start) + 1):
+                if luhn(digits[start : start + length]):
+                    return True
+    return False
+
+
+_TOKEN_BODY = "[A-Za-z0-9_-]{16}"
+# The API-key prefixes anchored at their `_` or `-`, `AIza`, and `bearer` (any case of its `B`,
+# or all capitals). Each regex starts with a literal: the regex engine then finds candidates with
+# a fast substring search; a leading character class would be tried at every byte.
+_TOKEN_GATES = (
+    "_(?:(?<=[spmr]k_)|(?<=gh[pousr]_)|(?<=github_)pat_|(?<=lgst_)|(?<=vt_))" + _TOKEN_BODY,
+    "-(?:(?<=sk-)|(?<=glpat-)|(?<=xox[abposr]-))" + _TOKEN_BODY,
+    "AIza" + _TOKEN_BODY,
+    "earer[ \t]+[A-Za-z0-9._~+/=-]{8}",
+    "EARER[ \t]+[A-Za-z0-9._~+/=-]{8}",
+)
+# Every prefix of API_KEY_PREFIXES is covered by `_TOKEN_GATES`.
+_GATED_PREFIXES = frozenset(
+    {
+        "sk_live_",
+        "sk_test_",
+        "rk_live_",
+        "rk_test_",
+        "pk_live_",
+        "pk_test_",
+        "pk_",
+        "mk_",
+        "sk-",
+        "ghp_",
+        "gho_",
+    }
+    | {"ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xox[abposr]-", "AIza", "lgst_", "vt_"}
+)
+assert set(API_KEY_PREFIXES) == _GATED_PREFIXES
+
+
+# A sensitive key is followed in the payload by its value's tag: 0x12 (a map entry's or Struct
+# field's value, an audit change's `before`) or 0x1a (an audit change's `after`); empty values
+# are never redacted, so a key without a serialized value need not pass. Searched reversed (the
+# tag, then the key's ending spelled backwards: password, passwd, pwd, secret, token, key (api_key,
+# apikey, api-key, private_key), authorization, cookie, session, card, card_number, cvv).
+_SENSITIVE_GATES = (
+    _reversed_gate(
+        r"\x12(?:d(?:rowssap|wssap|wp|rac)|terces|n(?:ekot|oitazirohtua|oisses)|yek|eikooc"
+        r"|rebmun[_0]drac|vvc)"
+    ),
+)
+
 
 #: The built-in rules in the order they are listed and applied.
 BUILTINS: tuple[Builtin, ...] = (
@@ -142,16 +242,70 @@ BUILTINS: tuple[Builtin, ...] = (
         _NOT_DIGIT_AFTER,
         check=luhn,
         mask=mask_card,
+        # 13 digits with separators are a run of 13 in the folded bytes; the raw check then
+        # rules out runs of spaces and dashes.
+        run=(13, _card_in_run),
     ),
-    Builtin("ssn", "Social Security Number", True, _SSN, _NOT_DIGIT_BEFORE, _NOT_DIGIT_AFTER, mask=mask_ssn),
-    Builtin("email", "Email Address", False, _EMAIL),
-    Builtin("phone", "Phone Number", False, _PHONE, _NOT_DIGIT_BEFORE, _NOT_DIGIT_AFTER),
-    Builtin("ipv4", "IPv4 Address", False, _IPV4, r"(?<![0-9.])", r"(?![0-9]|\.[0-9])", check=_valid_ipv4),
-    Builtin("ipv6", "IPv6 Address", False, _IPV6, r"(?<![0-9A-Fa-f:])", r"(?![0-9A-Fa-f:])"),
-    Builtin("jwt", "JWT Token", True, _JWT, _NOT_WORD_BEFORE),
-    Builtin("bearer_token", "Bearer / API Token", True, _TOKEN, _NOT_WORD_BEFORE),
-    Builtin("aws_key", "AWS Access Key", True, _AWS, r"(?<![A-Z0-9])", r"(?![A-Z0-9])"),
-    Builtin("sensitive_fields", "Sensitive Field Names", True),
+    Builtin(
+        "ssn",
+        "Social Security Number",
+        True,
+        _SSN,
+        _NOT_DIGIT_BEFORE,
+        _NOT_DIGIT_AFTER,
+        mask=mask_ssn,
+        run=(11, lambda chunk: _SSN_BYTES.search(chunk) is not None),
+    ),
+    Builtin(
+        "email", "Email Address", False, _EMAIL, gates=(_gate("@", r"@[a-z0]+(?:\.[a-z0]+)*\.[a-z]{2}"),)
+    ),
+    Builtin(
+        "phone",
+        "Phone Number",
+        False,
+        _PHONE,
+        _NOT_DIGIT_BEFORE,
+        _NOT_DIGIT_AFTER,
+        gates=(_gate("0000", r"000\.?0000"),),
+    ),
+    Builtin(
+        "ipv4",
+        "IPv4 Address",
+        False,
+        _IPV4,
+        r"(?<![0-9.])",
+        r"(?![0-9]|\.[0-9])",
+        check=_valid_ipv4,
+        gates=(_gate("0.0", r"0{1,3}\.0{1,3}\.0{1,3}\.0"),),
+    ),
+    Builtin(
+        "ipv6",
+        "IPv6 Address",
+        False,
+        _IPV6,
+        r"(?<![0-9A-Fa-f:])",
+        r"(?![0-9A-Fa-f:])",
+        gates=(_gate(":", _IPV6.replace("[0-9A-Fa-f]", "[0a-f]")),),
+    ),
+    Builtin(
+        "jwt",
+        "JWT Token",
+        True,
+        _JWT,
+        _NOT_WORD_BEFORE,
+        raw_gates=(r"J(?<=eyJ)[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.",),
+    ),
+    Builtin("bearer_token", "Bearer / API Token", True, _TOKEN, _NOT_WORD_BEFORE, raw_gates=_TOKEN_GATES),
+    Builtin(
+        "aws_key",
+        "AWS Access Key",
+        True,
+        _AWS,
+        r"(?<![A-Z0-9])",
+        r"(?![A-Z0-9])",
+        raw_gates=("A(?:KI|SI)A[0-9A-Z]{16}",),
+    ),
+    Builtin("sensitive_fields", "Sensitive Field Names", True, gates=_SENSITIVE_GATES),
 )
 
 BY_ID = {b.id: b for b in BUILTINS}
@@ -181,10 +335,6 @@ SENSITIVE_KEYS = frozenset(
 # Keys ending in one of these after `_` are sensitive too: `db_password`, `access_token`.
 _SENSITIVE_SUFFIXES = ("_password", "_passwd", "_secret", "_token", "_api_key", "_apikey", "_private_key")
 
-#: A superset test of `sensitive_key` over serialized bytes: every sensitive key contains one.
-SENSITIVE_TRIGGER = rb"(?i:passw|pwd|secret|token|api[_-]?key|authorization|cookie|session|private[_-]?key"
-SENSITIVE_TRIGGER += rb"|credit[_-]?card|card[_-]?number|cvv)"
-
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ-", "abcdefghijklmnopqrstuvwxyz_")
 
@@ -199,10 +349,3 @@ def sensitive_key(key: str) -> bool:
 
 def compile_value(builtin: Builtin) -> re.Pattern[str]:
     return re.compile(builtin.value_source(), re.ASCII)
-
-
-# Checked at import: every built-in's value regex and trigger compile.
-for _b in BUILTINS:
-    if _b.core:
-        compile_value(_b)
-        re.compile(_b.trigger_source())
