@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Sequence
 from typing import NamedTuple, Protocol
 
@@ -186,28 +187,17 @@ class Ingest:
         rows: list[EventRow] = []
         rejected: dict[int, list[Violation]] = {}
         redacted = 0
+        normal = functools.partial(
+            normalize, project=project or "", received=received, received_us=received_us, dialect=dialect
+        )
         for index, event in enumerate(events):
-            row = normalize(
-                event,
-                project=project or "",
-                event_id=ids[index],
-                received=received,
-                received_us=received_us,
-                dialect=dialect,
-            )
+            row = normal(event, event_id=ids[index])
             if redactor is not None and isinstance(row, EventRow) and redactor.might_match(row.payload):
                 changed = redactor.redact(event)
                 if changed:
                     redacted += changed
                     # Normalized again, so every column and the payload come from the redacted event.
-                    row = normalize(
-                        event,
-                        project=project or "",
-                        event_id=ids[index],
-                        received=received,
-                        received_us=received_us,
-                        dialect=dialect,
-                    )
+                    row = normal(event, event_id=ids[index])
             if isinstance(row, EventRow):
                 rows.append(row)
             else:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TypeVar
 
+import orjson
 from google.protobuf.message import Message
 
 from server.dialects import logstitch
 from server.dialects.base import VendorContext, reply
 from server.errors import PermissionDenied, Unauthenticated
+from server.ingest import Prepared
 from server.keys import MASTER, Principal
 from server.pipeline import Call
 
@@ -102,3 +104,30 @@ async def project_of(context: VendorContext, principal: Principal, project_id: s
         return await context.access.project(principal, wanted, write=write)
     except PermissionDenied:
         raise Refusal(403, "forbidden", f"This key may not use project '{wanted}'") from None
+
+
+async def prepare_events(context: VendorContext, project: str | None, data: bytes) -> Prepared:
+    """A LogStitch body (one event or an array of them) translated, validated and redacted for
+    `project` (None: an anonymous stream), nothing rejected.
+
+    Raises:
+        Refusal: 400 `validation_error`, with a detail per bad field (`[2].action` in an array).
+    """
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
+    try:
+        events = logstitch.to_events(body)
+    except logstitch.Invalid as exc:
+        raise Refusal(400, "validation_error", exc.message, exc.details) from None
+    prepared = await context.ingest.prepare(project, events, dialect="logstitch")
+    if prepared.rejected:
+        array = isinstance(body, list)
+        details = [
+            (logstitch.vendor_field(index if array else None, field), description)
+            for index, violations in sorted(prepared.rejected.items())
+            for field, description in violations
+        ]
+        raise Refusal(400, "validation_error", "Invalid request body", details)
+    return prepared

@@ -35,6 +35,7 @@ from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import admin_service_pb2
 from server import viewer_tokens
 from server.dialects.base import VendorContext, method
+from server.dialects.common import zod_expected
 from server.dialects.logstitch import Detail
 from server.dialects.logstitch_common import Refusal, answer, authenticate, refuse
 from server.dialects.logstitch_query import format_timestamp
@@ -201,7 +202,7 @@ def _object_body(data: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
     if not isinstance(body, dict):
-        raise Refusal(400, "validation_error", "Invalid request body", [("", _expected("object", body))])
+        raise Refusal(400, "validation_error", "Invalid request body", [("", zod_expected("object", body))])
     return body
 
 
@@ -215,7 +216,7 @@ def _string(
             found.append((name, "Required"))
         return None
     if not isinstance(value, str):
-        found.append((name, _expected("string", value)))
+        found.append((name, zod_expected("string", value)))
         return None
     if len(value) < min_chars:
         found.append((name, f"String must contain at least {min_chars} character(s)"))
@@ -231,7 +232,7 @@ def _lifetime(value: object, found: list[Detail]) -> int:
     if value is None:
         return viewer_tokens.DEFAULT_LIFETIME_S
     if isinstance(value, bool) or not isinstance(value, int | float):
-        found.append(("expires_in", _expected("number", value)))
+        found.append(("expires_in", zod_expected("number", value)))
     elif isinstance(value, float) and not value.is_integer():
         found.append(("expires_in", "Expected integer, received float"))
     elif value < viewer_tokens.MIN_LIFETIME_S:
@@ -267,21 +268,3 @@ def _decode_cursor(cursor: str) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return key_id if _KEY_ID.fullmatch(key_id) else None
-
-
-def _expected(wanted: str, value: object) -> str:
-    return f"Expected {wanted}, received {_js_type(value)}"
-
-
-def _js_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

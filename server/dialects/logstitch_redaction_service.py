@@ -34,6 +34,7 @@ from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import redaction_pb2
 from server.dialects import logstitch, logstitch_query
 from server.dialects.base import VendorContext, method
+from server.dialects.common import zod_expected
 from server.dialects.logstitch_common import Refusal, answer, authenticate, project_of, refuse
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.keys import MASTER, PROJECT
@@ -199,7 +200,7 @@ def _apply(body: dict[str, Any], rule: Rule, found: list[logstitch.Detail]) -> N
             if isinstance(value, str):
                 setattr(rule, key, value)
             else:
-                found.append((key, f"Expected string, received {_type_name(value)}"))
+                found.append((key, zod_expected("string", value)))
     if "fields" in body:
         fields = body["fields"]
         if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
@@ -217,7 +218,7 @@ def _apply(body: dict[str, Any], rule: Rule, found: list[logstitch.Detail]) -> N
         if isinstance(enabled, bool):
             rule.enabled = enabled
         else:
-            found.append(("enabled", f"Expected boolean, received {_type_name(enabled)}"))
+            found.append(("enabled", zod_expected("boolean", enabled)))
 
 
 async def _domain(awaitable: Any) -> Any:
@@ -259,17 +260,3 @@ def _object_body(data: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Refusal(400, "validation_error", "Invalid request body", [("", "Expected object")])
     return body
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "string"

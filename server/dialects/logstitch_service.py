@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import orjson
-
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from server.dialects import logstitch, logstitch_query
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch_common import Refusal, answer, authenticate, project_of, refuse
+from server.dialects.logstitch_common import Refusal, answer, authenticate, prepare_events, project_of, refuse
 from server.dialects.logstitch_keys_service import LogStitchKeysServicer
 from server.dialects.logstitch_redaction_service import LogStitchRedactionServicer
 from server.dialects.logstitch_streams_service import LogStitchStreamsServicer
@@ -59,25 +57,7 @@ class LogStitchServicer:
         try:
             principal = await authenticate(call, _EVENT_KEYS)
             project = await project_of(self._context, principal, request.project_id, write=True)
-            try:
-                body = orjson.loads(request.body.data)
-            except orjson.JSONDecodeError:
-                raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
-            try:
-                events = logstitch.to_events(body)
-            except logstitch.Invalid as exc:
-                raise Refusal(400, "validation_error", exc.message, exc.details) from None
-            rows, rejected, redacted = await self._context.ingest.prepare(
-                project, events, dialect="logstitch"
-            )
-            if rejected:
-                array = isinstance(body, list)
-                details = [
-                    (logstitch.vendor_field(index if array else None, field), description)
-                    for index, violations in sorted(rejected.items())
-                    for field, description in violations
-                ]
-                raise Refusal(400, "validation_error", "Invalid request body", details)
+            rows, _, redacted = await prepare_events(self._context, project, request.body.data)
             try:
                 stored = await self._context.ingest.commit(call, rows)
             except Unauthenticated:

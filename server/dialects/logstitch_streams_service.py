@@ -30,7 +30,7 @@ import orjson
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from server.dialects import logstitch
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch_common import Refusal, answer, authenticate, project_of, refuse
+from server.dialects.logstitch_common import Refusal, answer, authenticate, prepare_events, project_of, refuse
 from server.errors import FailedPrecondition, IngestdError, InvalidArgument, NotFound, ResourceExhausted
 from server.keys import MASTER
 from server.pipeline import Call, Endpoint
@@ -63,23 +63,7 @@ class LogStitchStreamsServicer:
         `idempotency_key` stores nothing new and answers the first event's id."""
         try:
             token = _token(request.token)
-            try:
-                body = orjson.loads(request.body.data)
-            except orjson.JSONDecodeError:
-                raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
-            try:
-                events = logstitch.to_events(body)
-            except logstitch.Invalid as exc:
-                raise Refusal(400, "validation_error", exc.message, exc.details) from None
-            rows, rejected, redacted = await self._context.ingest.prepare(None, events, dialect="logstitch")
-            if rejected:
-                array = isinstance(body, list)
-                details = [
-                    (logstitch.vendor_field(index if array else None, field), description)
-                    for index, violations in sorted(rejected.items())
-                    for field, description in violations
-                ]
-                raise Refusal(400, "validation_error", "Invalid request body", details)
+            rows, _, redacted = await prepare_events(self._context, None, request.body.data)
             try:
                 ids = await self._context.streams.append(token, rows)
             except ResourceExhausted as exc:
