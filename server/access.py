@@ -75,6 +75,17 @@ class Access:
             raise PermissionDenied(f"this viewer token may not read project {project!r}")
         return principal.project, principal.tenant_id
 
+    async def administer_project(self, principal: Principal, project: str) -> str:
+        """The project, if `principal` is a master key that may use it: for changes to a project's
+        settings and contents that a project key may not make.
+
+        Raises:
+            As `project`; PermissionDenied: not a master key (reason `MASTER_KEY_REQUIRED`).
+        """
+        if principal.kind != MASTER:
+            raise PermissionDenied("this needs a master key", reason="MASTER_KEY_REQUIRED")
+        return await self.project(principal, project, write=True)
+
     def administer(self, principal: Principal, organization: str) -> str:
         """Checks that `principal` may administer `organization`.
 

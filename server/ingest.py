@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from google.protobuf import timestamp_pb2
 from google.rpc import status_pb2  # type: ignore[attr-defined]
@@ -48,16 +48,22 @@ class RedactorSource(Protocol):
         ...
 
 
-class Quotas(Protocol):
-    async def reserve(self, project: str, events: int) -> None:
-        """Counts `events` against the project's daily limit, if it has one.
+_R = TypeVar("_R")
+
+
+class Quotas(Protocol[_R]):
+    """Counts writes against a project's limits; `_R` is what a reservation remembers."""
+
+    async def reserve(self, project: str, events: int) -> _R | None:
+        """Counts `events` against the project's daily limit, if it has one; returns what was
+        counted, or None when nothing was.
 
         Raises:
             ResourceExhausted: reason `DAILY_EVENT_LIMIT_REACHED`; nothing was counted.
         """
         ...
 
-    async def release(self, project: str, events: int) -> None:
+    async def release(self, reservation: _R) -> None:
         """Gives back a reservation whose events were not stored."""
         ...
 
@@ -82,7 +88,7 @@ class Ingest:
         ids: UuidV7,
         sessions: async_sessionmaker[AsyncSession],
         redaction: RedactorSource,
-        quotas: Quotas,
+        quotas: Quotas[Any],
         *,
         max_batch_events: int,
     ) -> None:
@@ -98,7 +104,7 @@ class Ingest:
     async def write_events(self, call: Call, request: pb.WriteEventsRequest) -> pb.WriteEventsResponse:
         """IngestService.WriteEvents."""
         project = await self._access.project(call.principal, request.project, write=True)
-        self._check_batch_size(request.events)
+        self.check_batch_size(request.events)
         rows, rejected, _ = await self.prepare(project, request.events, dialect="ingestd")
         if request.atomic and rejected:
             raise InvalidArgument(
@@ -152,7 +158,7 @@ class Ingest:
                         [("project", "every message of a stream must name the same project")]
                     )
                 project = named
-                self._check_batch_size(message.events)
+                self.check_batch_size(message.events)
                 rows, rejected, _ = await self.prepare(project, message.events, dialect="ingestd")
                 for index, violations in sorted(rejected.items()):
                     response.rejections.add(index=offset + index, error=rejection_status(violations))
@@ -213,16 +219,14 @@ class Ingest:
             Unauthenticated: the key was revoked before the commit.
             Unavailable: the database or the server is going away; a retry may succeed.
         """
-        project = rows[0].project_id if rows else None
-        if project is not None:
-            await self._quotas.reserve(project, len(rows))
+        reservation = await self._quotas.reserve(rows[0].project_id, len(rows)) if rows else None
         try:
             # Even with no rows the writer is asked: it re-checks the key, so a revoked key is
             # refused rather than answered with rejections.
             return await self._writer.write(None if keyless else call.principal.key_id, rows)
         except BaseException as exc:
-            if project is not None:
-                await asyncio.shield(self._quotas.release(project, len(rows)))
+            if reservation is not None:
+                await asyncio.shield(self._quotas.release(reservation))
             if isinstance(exc, KeyRevoked):
                 raise Unauthenticated("API key revoked", reason="KEY_REVOKED") from None
             if isinstance(exc, CommitFailed):
@@ -239,7 +243,8 @@ class Ingest:
         async with self._sessions() as session:
             return await EventRepository(session).ids_for_keys(project, keys)
 
-    def _check_batch_size(self, events: Sequence[event_pb2.Event]) -> None:
+    def check_batch_size(self, events: Sequence[event_pb2.Event]) -> None:
+        """Raises InvalidArgument unless there are 1 to `max_batch_events` events."""
         if not events:
             raise InvalidArgument([("events", "at least one event is required")])
         if len(events) > self._max_batch:

@@ -9,6 +9,8 @@ request: when it stops there the page may be short (even empty) and still carry 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from google.protobuf import timestamp_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,10 +25,53 @@ from storage.events import EventFilter, EventRepository, timestamp_us
 
 pb = event_service_pb2
 
-#: Events read per query while a viewer's list scans for its tenant.
+#: Events read per query while a scan matches what SQL cannot (a viewer's tenant, LogStitch's filters).
 SCAN_CHUNK = 500
-#: The most events one viewer's list request reads before it answers a short page.
+#: The most events one request scans before it answers a short page.
 MAX_SCANNED = 10_000
+
+
+class EventScan:
+    """A project's events that pass `where`, newest first and strictly older than `before`,
+    decoded for matching in Python, in chunks of `SCAN_CHUNK`, at most `MAX_SCANNED` of them.
+
+    Iterate `events()` inside `contextlib.aclosing`, so stopping early closes the session. After
+    it, `capped` tells whether the scan stopped at `MAX_SCANNED` rather than at the last event,
+    and `last_id` is the id of the last event read: where the next request resumes.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        project: str,
+        where: EventFilter,
+        before: str | None,
+    ) -> None:
+        self._sessions = sessions
+        self._project = project
+        self._where = where
+        self.last_id = before
+        self.capped = False
+
+    async def events(self) -> AsyncGenerator[event_pb2.Event, None]:
+        scanned = 0
+        async with self._sessions() as session:
+            repository = EventRepository(session)
+            while True:
+                chunk = min(SCAN_CHUNK, MAX_SCANNED - scanned)
+                payloads = await repository.newest(
+                    self._project, self._where, before_id=self.last_id, limit=chunk
+                )
+                for payload in payloads:
+                    event = event_pb2.Event.FromString(payload)
+                    self.last_id = event.id
+                    yield event
+                scanned += len(payloads)
+                if len(payloads) < chunk:
+                    return
+                if scanned >= MAX_SCANNED:
+                    self.capped = True
+                    return
 
 
 class EventQueries:
@@ -82,25 +127,15 @@ class EventQueries:
         if where.kind not in (0, event_pb2.KIND_AUDIT):
             return None
         where = dataclasses.replace(where, kind=event_pb2.KIND_AUDIT)
-        scanned = 0
-        async with self._sessions() as session:
-            events = EventRepository(session)
-            while True:
-                chunk = min(SCAN_CHUNK, MAX_SCANNED - scanned)
-                payloads = await events.newest(project, where, before_id=before, limit=chunk)
-                for payload in payloads:
-                    event = event_pb2.Event.FromString(payload)
-                    before = event.id
-                    if event.audit.tenant_id != tenant:
-                        continue
-                    if len(response.events) == size:
-                        return response.events[-1].id
-                    response.events.add().CopyFrom(event)
-                scanned += len(payloads)
-                if len(payloads) < chunk:
-                    return None
-                if scanned >= MAX_SCANNED:
-                    return before
+        scan = EventScan(self._sessions, project, where, before)
+        async with aclosing(scan.events()) as events:
+            async for event in events:
+                if event.audit.tenant_id != tenant:
+                    continue
+                if len(response.events) == size:
+                    return response.events[-1].id
+                response.events.add().CopyFrom(event)
+        return scan.last_id if scan.capped else None
 
     async def get_event(self, call: Call, request: pb.GetEventRequest) -> pb.GetEventResponse:
         project, tenant = await self._access.events(call.principal, request.project)

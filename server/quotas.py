@@ -11,7 +11,6 @@ on this node, and sees a change made on another node (or by the `ingestd` comman
 
 from __future__ import annotations
 
-import contextvars
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,16 +22,17 @@ from storage.accounts import ProjectRepository
 from storage.usage import DailyUsageRepository
 
 DAY_US = 86_400 * 1_000_000
-#: Past this many cached projects the cache starts over, so the ids of anonymous streams (which
-#: the write path asks about too, and which have no limits) cannot grow it without bound.
+#: Past this many cached projects the cache starts over, so it cannot grow without bound.
 _MAX_CACHED = 10_000
 
-# The reservation the current commit made: (quotas, project, day, events). `Ingest.commit`
-# reserves and, if the commit fails, releases within one task, so the release finds the very
-# day and amount reserved, and nothing when the reservation counted nothing (an unlimited project).
-_reserved: contextvars.ContextVar[tuple[ProjectQuotas, str, int, int] | None] = contextvars.ContextVar(
-    "ingestd_quota_reservation", default=None
-)
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Events counted against a project's limit on one UTC day, to give back if not stored."""
+
+    project: str
+    day: int
+    events: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +57,17 @@ class ProjectQuotas:
         self._ttl_us = int(settings.settings_cache_ttl_s * 1_000_000)
         self._cache: dict[str, tuple[Limits, int]] = {}
 
-    async def reserve(self, project: str, events: int) -> None:
-        """Counts `events` against the project's daily limit, if it has one.
+    async def reserve(self, project: str, events: int) -> Reservation | None:
+        """Counts `events` against the project's daily limit, if it has one; returns what was
+        counted (None when nothing was: an unlimited project).
 
         Raises:
             ResourceExhausted: reason `DAILY_EVENT_LIMIT_REACHED`, metadata `limit`, and a retry
                 delay until the next UTC midnight; nothing was counted.
         """
-        _reserved.set(None)
         limit = (await self.limits(project)).daily_event_limit
         if not limit or events <= 0:
-            return
+            return None
         now_us = self._clock.now_us()
         day = now_us // DAY_US
         async with self._sessions.begin() as session:
@@ -80,16 +80,14 @@ class ProjectQuotas:
                 metadata={"limit": str(limit)},
                 retry_after_s=float(retry_after_s),
             )
-        _reserved.set((self, project, day, events))
+        return Reservation(project, day, events)
 
-    async def release(self, project: str, events: int) -> None:
-        """Gives back the reservation this task's commit made, whose events were not stored."""
-        reservation = _reserved.get()
-        _reserved.set(None)
-        if reservation is None or reservation[:2] != (self, project) or reservation[3] != events:
-            return
+    async def release(self, reservation: Reservation) -> None:
+        """Gives back a reservation whose events were not stored, on the day it was made."""
         async with self._sessions.begin() as session:
-            await DailyUsageRepository(session).release(project, reservation[2], events)
+            await DailyUsageRepository(session).release(
+                reservation.project, reservation.day, reservation.events
+            )
 
     async def used_today(self, project: str) -> int:
         """The events counted today (UTC) against the project's limit."""

@@ -27,9 +27,8 @@ from ingestd.v1 import event_pb2, stream_pb2
 from server.access import Access
 from server.clock import Clock
 from server.config import Settings
-from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from server.ingest import Ingest
-from server.keys import MASTER
 from server.pipeline import Call
 from storage.engine import SQLITE_IMMEDIATE
 from storage.events import EventRepository, EventRow
@@ -214,10 +213,7 @@ class Streams:
         """AdminService.WriteStreamEvents: anonymous, all or nothing."""
         token = stream_token(request.token)
         events: Sequence[event_pb2.Event] = request.events
-        if not events:
-            raise InvalidArgument([("events", "at least one event is required")])
-        if len(events) > self._settings.max_batch_events:
-            raise InvalidArgument([("events", f"at most {self._settings.max_batch_events} events per call")])
+        self._ingest.check_batch_size(events)
         rows, rejected, redacted = await self._ingest.prepare(None, events, dialect="ingestd")
         if rejected:
             raise InvalidArgument(
@@ -233,9 +229,7 @@ class Streams:
 
     async def claim_stream_rpc(self, call: Call, request: pb.ClaimStreamRequest) -> pb.ClaimStreamResponse:
         """AdminService.ClaimStream: a master key of the project's organization."""
-        if call.principal.kind != MASTER:
-            raise PermissionDenied("claiming a stream needs a master key", reason="MASTER_KEY_REQUIRED")
-        project = await self._access.project(call.principal, request.project, write=True)
+        project = await self._access.administer_project(call.principal, request.project)
         claimed = await self.claim(stream_token(request.token), project)
         call.log.update(project=project, accepted=claimed.event_count)
         return pb.ClaimStreamResponse(project=claimed.project, claimed_event_count=claimed.event_count)

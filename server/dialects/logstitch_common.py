@@ -8,14 +8,18 @@ Bearer <key>`; each endpoint names the key kinds it takes, and any other kind ge
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from google.protobuf.message import Message
 
 from server.dialects import logstitch
 from server.dialects.base import VendorContext, reply
+from server.dialects.common import zod_expected
 from server.errors import PermissionDenied, Unauthenticated
 from server.ingest import Prepared
 from server.keys import MASTER, Principal
@@ -25,6 +29,7 @@ R = TypeVar("R", bound=Message)
 
 #: The project a master key uses when the request names none.
 MASTER_DEFAULT_PROJECT = "default"
+_MAX_CURSOR_CHARS = 256
 
 
 class Refusal(Exception):
@@ -68,6 +73,37 @@ def refuse(call: Call, response_class: type[R], refusal: Refusal) -> R:
 def answer(call: Call, response_class: type[R], status: int, body: Mapping[str, object]) -> R:
     """A success response: `body` with the call's `request_id` added."""
     return reply(call, response_class, status, {**body, "request_id": request_id(call.request_id)})
+
+
+def object_body(data: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object.
+
+    Raises:
+        Refusal: 400 `validation_error`: not JSON, or not an object.
+    """
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
+    if not isinstance(body, dict):
+        raise Refusal(400, "validation_error", "Invalid request body", [("", zod_expected("object", body))])
+    return body
+
+
+def encode_cursor(last_id: str) -> str:
+    """The opaque `cursor` of a page that ends at `last_id`: URL-safe base64, unpadded."""
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, valid: re.Pattern[str]) -> str | None:
+    """The id in a cursor this server made (`valid` matches it whole), else None."""
+    if len(cursor) > _MAX_CURSOR_CHARS:
+        return None
+    try:
+        last_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, ValueError):
+        return None
+    return last_id if valid.fullmatch(last_id) else None
 
 
 async def authenticate(call: Call, kinds: Collection[int]) -> Principal:

@@ -22,12 +22,9 @@ Validation messages are Zod v3's defaults, as in `server.dialects.logstitch`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
-import orjson
 from google.protobuf import timestamp_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,7 +34,15 @@ from server import viewer_tokens
 from server.dialects.base import VendorContext, method
 from server.dialects.common import zod_expected
 from server.dialects.logstitch import Detail
-from server.dialects.logstitch_common import Refusal, answer, authenticate, refuse
+from server.dialects.logstitch_common import (
+    Refusal,
+    answer,
+    authenticate,
+    decode_cursor,
+    encode_cursor,
+    object_body,
+    refuse,
+)
 from server.dialects.logstitch_query import format_timestamp
 from server.errors import NotFound
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER, Principal
@@ -70,7 +75,7 @@ class LogStitchKeysServicer:
     async def create_key(self, call: Call, request: pb.CreateKeyRequest) -> pb.CreateKeyResponse:
         try:
             principal = await authenticate(call, (MASTER,))
-            body = _object_body(request.body.data)
+            body = object_body(request.body.data)
             found: list[Detail] = []
             project_id = _string(body, "project_id", found, min_chars=1)
             kind = _string(body, "type", found)
@@ -95,7 +100,7 @@ class LogStitchKeysServicer:
             principal = await authenticate(call, (MASTER, PROJECT))
             found: list[Detail] = []
             limit = _limit(request.limit, found)
-            before = _decode_cursor(request.cursor) if request.cursor else None
+            before = decode_cursor(request.cursor, _KEY_ID) if request.cursor else None
             if request.cursor and before is None:
                 found.append(("cursor", "Invalid cursor"))
             if found:
@@ -108,7 +113,7 @@ class LogStitchKeysServicer:
         has_more = len(keys) > limit
         body = {
             "keys": [_listed(key) for key in keys[:limit]],
-            "cursor": _encode_cursor(keys[limit - 1].id) if has_more else None,
+            "cursor": encode_cursor(keys[limit - 1].id) if has_more else None,
             "has_more": has_more,
         }
         call.log.update(returned=min(len(keys), limit))
@@ -135,7 +140,7 @@ class LogStitchKeysServicer:
             principal = await authenticate(call, (PROJECT,))
             if principal.test or not principal.project:
                 raise Refusal(403, "forbidden", "Viewer tokens need a live project key")
-            body = _object_body(request.body.data)
+            body = object_body(request.body.data)
             found: list[Detail] = []
             tenant_id = _string(
                 body, "tenant_id", found, min_chars=1, max_chars=viewer_tokens.MAX_TENANT_CHARS
@@ -196,16 +201,6 @@ def _listed(key: admin_service_pb2.ApiKey) -> dict[str, object]:
     }
 
 
-def _object_body(data: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
-    if not isinstance(body, dict):
-        raise Refusal(400, "validation_error", "Invalid request body", [("", zod_expected("object", body))])
-    return body
-
-
 def _string(
     body: dict[str, Any], name: str, found: list[Detail], *, min_chars: int = 0, max_chars: int | None = None
 ) -> str | None:
@@ -253,18 +248,3 @@ def _limit(text: str, found: list[Detail]) -> int:
         found.append(("limit", f"Must be an integer from 1 to {MAX_LIMIT}"))
         return DEFAULT_LIMIT
     return int(text)
-
-
-def _encode_cursor(key_id: str) -> str:
-    return base64.urlsafe_b64encode(key_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str | None:
-    """The key id in a cursor, or None when it is not one this server made."""
-    if len(cursor) > 200:
-        return None
-    try:
-        key_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, ValueError):
-        return None
-    return key_id if _KEY_ID.fullmatch(key_id) else None

@@ -4,9 +4,9 @@ events found newest first, and each rendered as the LogStitch event object the c
 The audit filters (tenant, actor, target, action, category, search) are not indexed columns: the
 project's `KIND_AUDIT` events are read newest first in chunks, decoded and matched here. Only the
 kind, the time range and (as a coarse pre-filter for `action`) the message are filtered in SQL.
-One request reads at most `MAX_SCANNED` events; when it stops there the page may be short (even
-empty) and `has_more` is true, with a cursor after the last event read, so every request costs a
-bounded amount however rare the matches are.
+One request reads at most `server.queries.MAX_SCANNED` events (an `EventScan`); when it stops
+there the page may be short (even empty) and `has_more` is true, with a cursor after the last
+event read, so every request costs a bounded amount however rare the matches are.
 
 A cursor is URL-safe base64 (unpadded) of the id of the last event the page covered; events are
 immutable and ids increase, so a cursor stays valid and pages never overlap. `start_date` and
@@ -19,10 +19,9 @@ the SHA-256 hex of that event as sent, as JSON with sorted keys, no whitespace, 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,17 +41,16 @@ from server.dialects.logstitch import (
     parse_datetime,
     vendor_id,
 )
-from storage.events import EventFilter, EventRepository
+from server.dialects.logstitch_common import decode_cursor, encode_cursor
+from server.queries import EventScan
+from storage.events import EventFilter
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-#: Events read per query while scanning.
-SCAN_CHUNK = 500
-#: The most events one request reads before it answers a short page.
-MAX_SCANNED = 10_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: What an event id looks like (a UUIDv7), as a cursor must carry one.
+EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +114,7 @@ def parse_query(request: pb.ListEventsRequest) -> EventQuery:
         if value and value not in allowed:
             expected = " | ".join(f"'{a}'" for a in allowed)
             found.append((name, f"Invalid enum value. Expected {expected}, received '{value}'"))
-    before = decode_cursor(request.cursor) if request.cursor else None
+    before = decode_cursor(request.cursor, EVENT_ID) if request.cursor else None
     if request.cursor and before is None:
         found.append(("cursor", "Invalid cursor"))
     if found:
@@ -137,21 +135,6 @@ def parse_query(request: pb.ListEventsRequest) -> EventQuery:
     )
 
 
-def encode_cursor(event_id: str) -> str:
-    return base64.urlsafe_b64encode(event_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str | None:
-    """The event id in a cursor, or None when it is not one this server made."""
-    if len(cursor) > 64:
-        return None
-    try:
-        event_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, ValueError):
-        return None
-    return event_id if _UUID.fullmatch(event_id) else None
-
-
 async def list_page(sessions: async_sessionmaker[AsyncSession], project: str, query: EventQuery) -> Page:
     """The page of `project`'s audit events that `query` asks for, newest first."""
     where = EventFilter(
@@ -162,26 +145,17 @@ async def list_page(sessions: async_sessionmaker[AsyncSession], project: str, qu
         text=query.action,
     )
     matched: list[event_pb2.Event] = []
-    before = query.before_id
-    scanned = 0
-    async with sessions() as session:
-        events = EventRepository(session)
-        while True:
-            chunk = min(SCAN_CHUNK, MAX_SCANNED - scanned)
-            payloads = await events.newest(project, where, before_id=before, limit=chunk)
-            for payload in payloads:
-                event = event_pb2.Event.FromString(payload)
-                before = event.id
-                if query.matches(event):
-                    matched.append(event)
-                    if len(matched) > query.limit:
-                        return Page(matched[: query.limit], encode_cursor(matched[query.limit - 1].id), True)
-            scanned += len(payloads)
-            if len(payloads) < chunk:
-                return Page(matched, None, False)
-            if scanned >= MAX_SCANNED:
-                assert before is not None
-                return Page(matched, encode_cursor(before), True)
+    scan = EventScan(sessions, project, where, query.before_id)
+    async with aclosing(scan.events()) as events:
+        async for event in events:
+            if query.matches(event):
+                matched.append(event)
+                if len(matched) > query.limit:
+                    return Page(matched[: query.limit], encode_cursor(matched[query.limit - 1].id), True)
+    if not scan.capped:
+        return Page(matched, None, False)
+    assert scan.last_id is not None
+    return Page(matched, encode_cursor(scan.last_id), True)
 
 
 def format_timestamp(ts: timestamp_pb2.Timestamp) -> str:

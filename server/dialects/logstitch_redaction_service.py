@@ -28,14 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import redaction_pb2
 from server.dialects import logstitch, logstitch_query
 from server.dialects.base import VendorContext, method
 from server.dialects.common import zod_expected
-from server.dialects.logstitch_common import Refusal, answer, authenticate, project_of, refuse
+from server.dialects.logstitch_common import Refusal, answer, authenticate, object_body, project_of, refuse
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.keys import MASTER, PROJECT
 from server.pipeline import Call, Endpoint
@@ -92,7 +90,7 @@ class LogStitchRedactionServicer:
         try:
             principal = await authenticate(call, (MASTER,))
             project = await project_of(self._context, principal, request.project_id, write=False)
-            body = _object_body(request.body.data)
+            body = object_body(request.body.data)
             found: list[logstitch.Detail] = []
             rule = Rule()
             kind = body.get("type")
@@ -119,7 +117,7 @@ class LogStitchRedactionServicer:
         try:
             principal = await authenticate(call, (MASTER,))
             project = await project_of(self._context, principal, request.project_id, write=False)
-            body = _object_body(request.body.data)
+            body = object_body(request.body.data)
             found: list[logstitch.Detail] = []
             unknown = [k for k in body if k not in _WRITABLE and k not in _IGNORED_ON_UPDATE]
             found.extend((k, "Unrecognized key") for k in unknown)
@@ -152,7 +150,7 @@ class LogStitchRedactionServicer:
         try:
             principal = await authenticate(call, (MASTER, PROJECT))
             project = await project_of(self._context, principal, request.project_id, write=False)
-            body = _object_body(request.body.data)
+            body = object_body(request.body.data)
             sample = body["event"] if isinstance(body.get("event"), dict) and "action" not in body else body
             try:
                 [event] = logstitch.to_events(sample)
@@ -250,13 +248,3 @@ def _vendor_field(field: str) -> str:
 def _vendor_path(path: str) -> str:
     """A canonical value path in LogStitch's event: its audit body's fields are the event's."""
     return path.removeprefix("audit.")
-
-
-def _object_body(data: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
-    if not isinstance(body, dict):
-        raise Refusal(400, "validation_error", "Invalid request body", [("", "Expected object")])
-    return body

@@ -25,12 +25,18 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-import orjson
-
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from server.dialects import logstitch
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch_common import Refusal, answer, authenticate, prepare_events, project_of, refuse
+from server.dialects.logstitch_common import (
+    Refusal,
+    answer,
+    authenticate,
+    object_body,
+    prepare_events,
+    project_of,
+    refuse,
+)
 from server.errors import FailedPrecondition, IngestdError, InvalidArgument, NotFound, ResourceExhausted
 from server.keys import MASTER
 from server.pipeline import Call, Endpoint
@@ -138,12 +144,7 @@ def _token(token: str) -> str:
 
 def _claim_body(data: bytes) -> tuple[str, str]:
     """The `token` and `project_id` of a claim request body."""
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise Refusal(400, "validation_error", "Invalid JSON in request body") from None
-    if not isinstance(body, dict):
-        raise Refusal(400, "validation_error", "Invalid request body", [("", "Expected object")])
+    body = object_body(data)
     details: list[logstitch.Detail] = []
     values: dict[str, str] = {}
     for name in ("token", "project_id"):

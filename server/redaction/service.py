@@ -21,10 +21,9 @@ from ingestd.v1 import event_pb2
 from server.access import Access
 from server.clock import Clock
 from server.config import Settings
-from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.ids import UuidV7
 from server.ingest import Redactor
-from server.keys import MASTER, Principal
 from server.pipeline import Call
 from server.redaction import rules as R
 from server.redaction.engine import FIELD, PATTERN, CompiledRedactor, RuleSpec
@@ -233,7 +232,7 @@ class RedactionRules:
     async def create_redaction_rule_rpc(
         self, call: Call, request: pb.CreateRedactionRuleRequest
     ) -> pb.CreateRedactionRuleResponse:
-        project = await self._administered(call.principal, request.project)
+        project = await self._access.administer_project(call.principal, request.project)
         rule = await self.create_rule(project, request.rule)
         call.log.update(project=project, rule=rule.id)
         return pb.CreateRedactionRuleResponse(rule=rule)
@@ -241,7 +240,7 @@ class RedactionRules:
     async def update_redaction_rule_rpc(
         self, call: Call, request: pb.UpdateRedactionRuleRequest
     ) -> pb.UpdateRedactionRuleResponse:
-        project = await self._administered(call.principal, request.project)
+        project = await self._access.administer_project(call.principal, request.project)
         mask: field_mask_pb2.FieldMask = request.update_mask
         rule = await self.update_rule(project, request.rule, request.update, list(mask.paths))
         call.log.update(project=project, rule=rule.id)
@@ -250,7 +249,7 @@ class RedactionRules:
     async def delete_redaction_rule_rpc(
         self, call: Call, request: pb.DeleteRedactionRuleRequest
     ) -> pb.DeleteRedactionRuleResponse:
-        project = await self._administered(call.principal, request.project)
+        project = await self._access.administer_project(call.principal, request.project)
         await self.delete_rule(project, request.rule)
         call.log.update(project=project, rule=request.rule)
         return pb.DeleteRedactionRuleResponse()
@@ -264,18 +263,6 @@ class RedactionRules:
         for rule_id, field in tested.matches:
             response.matches.add(rule_id=rule_id, field=field)
         return response
-
-    async def _administered(self, principal: Principal, project: str) -> str:
-        """The project, if `principal` is a master key that may use it.
-
-        Raises:
-            PermissionDenied: not a master key (reason `MASTER_KEY_REQUIRED`), or not its project.
-        """
-        if principal.kind != MASTER:
-            raise PermissionDenied(
-                "redaction rules are changed with a master key", reason="MASTER_KEY_REQUIRED"
-            )
-        return await self._access.project(principal, project)
 
 
 def _is_set(update: R.Rule, field: str) -> bool:

@@ -16,7 +16,8 @@ from google.protobuf import timestamp_pb2
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import event_pb2
 from server.dialects import logstitch, logstitch_query
-from server.dialects.logstitch_query import EventQuery, decode_cursor, encode_cursor, parse_query
+from server.dialects.logstitch_common import decode_cursor, encode_cursor
+from server.dialects.logstitch_query import EVENT_ID, EventQuery, parse_query
 
 E = event_pb2
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "logstitch"
@@ -310,9 +311,9 @@ def test_a_cursor_is_an_opaque_token_of_an_event_id() -> None:
     event_id = "0195a3b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b"
     cursor = encode_cursor(event_id)
     assert event_id not in cursor and "=" not in cursor
-    assert decode_cursor(cursor) == event_id
+    assert decode_cursor(cursor, EVENT_ID) == event_id
     assert parse_query(pb.ListEventsRequest(cursor=cursor)).before_id == event_id
-    assert decode_cursor(encode_cursor("not-an-id")) is None
+    assert decode_cursor(encode_cursor("not-an-id"), EVENT_ID) is None
 
 
 def test_search_matches_action_tenant_actor_and_target_ignoring_case() -> None:

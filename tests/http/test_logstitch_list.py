@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from server.dialects import logstitch_query
+from server import queries
 from tests.conftest import Http
 from tests.http.test_logstitch import EVENTS, assert_error, call, event, listed_ids
 
@@ -141,8 +141,8 @@ async def test_a_long_scan_answers_a_short_page_that_resumes(
 ) -> None:
     # Few matches among many events: one request reads at most MAX_SCANNED events, then answers
     # what it found with a cursor after the last one it read.
-    monkeypatch.setattr(logstitch_query, "MAX_SCANNED", 4)
-    monkeypatch.setattr(logstitch_query, "SCAN_CHUNK", 3)
+    monkeypatch.setattr(queries, "MAX_SCANNED", 4)
+    monkeypatch.setattr(queries, "SCAN_CHUNK", 3)
     batch = [event(key=f"s-{i}", tenant_id="acme" if i in (1, 8) else "other") for i in range(10)]
     status, sent = await call(http, "POST", EVENTS, batch)
     assert status == 201
