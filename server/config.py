@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,23 @@ class Settings:
     # Anonymous streams: how long one lives unclaimed, and how many events it takes per UTC day.
     stream_ttl_s: int = 7 * 86_400
     stream_daily_event_limit: int = 100
+    # Alerting. Webhook targets that resolve to private, loopback, link-local or otherwise
+    # non-public addresses are refused unless they fall in one of these comma-separated CIDRs
+    # (such as `127.0.0.0/8`, which the tests use).
+    webhook_allowed_networks: str = ""
+    webhook_timeout_s: float = 10.0
+    # A delivery is attempted at most this often; retries wait base * 2^n seconds (capped at the
+    # max), with full jitter.
+    webhook_max_attempts: int = 8
+    webhook_backoff_base_s: float = 10.0
+    webhook_backoff_max_s: float = 3600.0
+    # A webhook is disabled after this many failed attempts in a row.
+    webhook_disable_after_failures: int = 20
+    # How often each node looks for due webhook deliveries and overdue check-in monitors, in real
+    # seconds; what is due is decided by the (injectable) clock.
+    alert_poll_interval_s: float = 1.0
+    # A check-in counts as missed this long after it was due.
+    monitor_grace_s: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -95,9 +113,24 @@ class Settings:
             self.operyn_default_organization_services,
             self.stream_ttl_s,
             self.stream_daily_event_limit,
+            self.webhook_max_attempts,
+            self.webhook_disable_after_failures,
         )
-        if min(limits) < 1 or self.http_body_timeout_s <= 0 or self.settings_cache_ttl_s < 0:
+        timings = (
+            self.http_body_timeout_s,
+            self.webhook_timeout_s,
+            self.webhook_backoff_base_s,
+            self.alert_poll_interval_s,
+        )
+        if min(limits) < 1 or min(timings) <= 0 or self.settings_cache_ttl_s < 0 or self.monitor_grace_s < 0:
             raise ValueError("limits must be positive")
+        if self.webhook_backoff_max_s < self.webhook_backoff_base_s:
+            raise ValueError("webhook_backoff_max_s must be at least webhook_backoff_base_s")
+        for network in filter(None, (n.strip() for n in self.webhook_allowed_networks.split(","))):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"webhook_allowed_networks: {network!r} is not a CIDR") from None
         if self.http_max_json_depth > _MAX_JSON_DEPTH:
             raise ValueError(f"http_max_json_depth may be at most {_MAX_JSON_DEPTH}")
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from ingestd.v1 import admin_service_pb2, event_service_pb2, ingest_service_pb2
+from ingestd.v1 import admin_service_pb2, alert_service_pb2, event_service_pb2, ingest_service_pb2
 from server.admin import Admin
 from server.dialects import DIALECTS
 from server.ingest import Ingest
@@ -25,6 +25,7 @@ CANONICAL_SERVICES: tuple[ServiceDescriptor, ...] = (
     ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"],
     event_service_pb2.DESCRIPTOR.services_by_name["EventService"],
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
+    alert_service_pb2.DESCRIPTOR.services_by_name["AlertService"],
 )
 
 #: Every service ingestd exposes over gRPC and over HTTP through its annotations: its own API and
@@ -39,9 +40,10 @@ def build_endpoints(
     redaction: RedactionRules,
     viewer_tokens: ViewerTokens,
     streams: Streams,
-    vendor_endpoints: Sequence[Endpoint],
+    more_endpoints: Sequence[Endpoint],
 ) -> dict[str, Endpoint]:
-    """The endpoint of each RPC, keyed by its gRPC method path (`/pkg.Service/Method`)."""
+    """The endpoint of each RPC, keyed by its gRPC method path (`/pkg.Service/Method`);
+    `more_endpoints` are those of services that list their own (alerting, the vendors)."""
     admin_rpc = "/ingestd.v1.AdminService/"
     table = [
         Endpoint("/ingestd.v1.IngestService/WriteEvents", ingest.write_events, cached_auth=True),
@@ -72,7 +74,7 @@ def build_endpoints(
         Endpoint(admin_rpc + "WriteStreamEvents", streams.write_stream_events_rpc, handler_auth=True),
         Endpoint(admin_rpc + "GetStream", streams.get_stream_rpc, handler_auth=True),
         Endpoint(admin_rpc + "ClaimStream", streams.claim_stream_rpc),
-        *vendor_endpoints,
+        *more_endpoints,
     ]
     endpoints = {e.method: e for e in table}
     check_complete(endpoints, SERVICES)

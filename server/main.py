@@ -25,6 +25,13 @@ from gateway.edges import EDGES
 from gateway.openapi import build_document, load_descriptor_set
 from server.access import Access
 from server.admin import Admin
+from server.alerting import Alerting
+from server.alerting.alerts import Alerts
+from server.alerting.delivery import DeliveryWorker
+from server.alerting.evaluator import AlertEvaluator
+from server.alerting.monitors import Monitors
+from server.alerting.rules import AlertRules
+from server.alerting.webhooks import Webhooks
 from server.bootstrap import BootstrapKeys, bootstrap
 from server.clock import Clock, SystemClock
 from server.config import Settings
@@ -105,7 +112,8 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         return
     async with contextlib.AsyncExitStack() as stack:
         c = await stack.enter_async_context(core(settings, clock))
-        writer = GroupWriter(writer_engine(c.engine), now_us=c.clock.now_us)
+        evaluator = AlertEvaluator(c.clock, c.ids, settings)
+        writer = GroupWriter(writer_engine(c.engine), now_us=c.clock.now_us, hook=evaluator)
         writer.start()
         stack.push_async_callback(writer.close)
 
@@ -125,12 +133,41 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         streams = Streams(ingest, c.access, c.sessions, c.clock, settings)
         purge = asyncio.create_task(_purge_streams_hourly(streams), name="ingestd-stream-purge")
         stack.callback(purge.cancel)
+        alerting = Alerting(
+            AlertRules(c.access, c.sessions, c.clock, c.ids, c.quotas, evaluator.invalidate),
+            Alerts(c.access, c.sessions, c.clock, c.ids),
+            Webhooks(c.access, c.sessions, c.clock, c.ids, c.quotas, settings),
+            Monitors(c.access, c.sessions, c.clock, settings, evaluator),
+        )
+        deliveries = DeliveryWorker(c.sessions, c.clock, settings)
+        stack.push_async_callback(deliveries.close)
+        background = asyncio.create_task(
+            _alerting_loop(deliveries, alerting.monitors, settings.alert_poll_interval_s),
+            name="ingestd-alerting",
+        )
+        stack.callback(background.cancel)
         context = VendorContext(
-            ingest, c.access, c.sessions, c.clock, c.ids, settings, c.admin, redaction, viewer_tokens, streams
+            ingest,
+            c.access,
+            c.sessions,
+            c.clock,
+            c.ids,
+            settings,
+            c.admin,
+            redaction,
+            viewer_tokens,
+            streams,
+            alerting,
         )
         vendor_endpoints = [e for d in DIALECTS.values() for e in d.servicer(context).endpoints()]
         endpoints = build_endpoints(
-            ingest, queries, c.admin, redaction, viewer_tokens, streams, vendor_endpoints
+            ingest,
+            queries,
+            c.admin,
+            redaction,
+            viewer_tokens,
+            streams,
+            alerting.endpoints() + vendor_endpoints,
         )
         pipeline = Pipeline(c.authenticator, max_inflight=settings.max_inflight_calls)
         first_start = await bootstrap(settings, c.sessions, c.admin, c.clock)
@@ -142,8 +179,9 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
 
         # The HTTP site stops before the gRPC server (exit order is reversed), so no HTTP call
         # reaches a pipeline whose server is draining.
-        dispatcher = InProcessDispatcher(pipeline, endpoints)
-        http_port = await stack.enter_async_context(_http_site(settings, dispatcher))
+        http_port = await stack.enter_async_context(
+            _http_site(settings, InProcessDispatcher(pipeline, endpoints))
+        )
         yield Running(settings, grpc_port, http_port, first_start)
 
 
@@ -160,6 +198,20 @@ async def _purge_streams_hourly(streams: Streams) -> None:
             log.warning("stream_purge_failed", exc_info=True)
         else:
             log.info("stream_purge", deleted=deleted)
+
+
+async def _alerting_loop(deliveries: DeliveryWorker, monitors: Monitors, every_s: float) -> None:
+    """Every `every_s` real seconds: marks overdue check-in monitors missed (opening their alerts)
+    and sends the webhook deliveries that are due. Both read indexed due times, never events;
+    every node runs it, and the database decides which node does each piece of work."""
+    log = structlog.get_logger("ingestd.alerting")
+    while True:
+        try:
+            await monitors.sweep()
+            await deliveries.run_once()
+        except Exception:  # the database may be briefly away; the next round tries again
+            log.warning("alerting_round_failed", exc_info=True)
+        await asyncio.sleep(every_s)
 
 
 @contextlib.asynccontextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -232,3 +233,179 @@ class StreamEvent(Base):
             postgresql_where=idempotency_key.isnot(None),
         ),
     )
+
+
+class AlertRule(Base):
+    """A project's custom alert rule, or its changes to a built-in rule (id = the built-in's name,
+    only `enabled` and `cooldown_s` meaningful); a built-in rule without a row has its defaults."""
+
+    __tablename__ = "alert_rules"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # `ingestd.v1.AlertRuleType` and `AlertSeverity` numbers.
+    type: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    # A serialized `ingestd.v1.AlertCondition`.
+    condition: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    threshold: Mapped[int] = mapped_column(BigInteger, default=1)
+    window_s: Mapped[int] = mapped_column(BigInteger, default=60)
+    group_by: Mapped[str] = mapped_column(String(200), default="")
+    severity: Mapped[int] = mapped_column(SmallInteger, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    cooldown_s: Mapped[int] = mapped_column(BigInteger, default=3600)
+    created_us: Mapped[int | None] = mapped_column(BigInteger)
+    updated_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AlertCounter(Base):
+    """Matching events per rule, group and time bucket: the shared sliding-window count, so events
+    seen by different nodes add up. Old buckets are purged."""
+
+    __tablename__ = "alert_counters"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    bucket_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AlertGroup(Base):
+    """A rule's state for one group: when it last fired (its cooldown) and its open alert."""
+
+    __tablename__ = "alert_groups"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_fired_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    open_alert_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class AlertDistinct(Base):
+    """Distinct values seen per rule and group (a `distinct:` detector), with when each was last
+    seen."""
+
+    __tablename__ = "alert_distinct"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_seen_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class KnownFingerprint(Base):
+    """Error fingerprints a project has seen, so the first of each (a new issue) can alert."""
+
+    __tablename__ = "known_fingerprints"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_seen_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class Alert(Base):
+    """An alert; ids (`al_` + a UUIDv7) sort by creation."""
+
+    __tablename__ = "alerts"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(40))
+    rule_name: Mapped[str] = mapped_column(String(100))
+    # `ingestd.v1.AlertSeverity` and `AlertState` numbers.
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    state: Mapped[int] = mapped_column(SmallInteger)
+    group_key: Mapped[str] = mapped_column(String(200))
+    event_count: Mapped[int] = mapped_column(BigInteger)
+    summary: Mapped[str] = mapped_column(Text)
+    # Up to ten event ids, one per line.
+    event_ids: Mapped[str] = mapped_column(Text, default="")
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    acknowledged_us: Mapped[int | None] = mapped_column(BigInteger)
+    resolved_us: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_alerts_state", "project_id", "state", "id"),
+        Index("ix_alerts_rule", "project_id", "rule_id", "id"),
+    )
+
+
+class Webhook(Base):
+    """A webhook. The signing secret is kept as is: signing needs it (unlike API keys, which are
+    only ever compared)."""
+
+    __tablename__ = "webhooks"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(String(100), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    min_severity: Mapped[int] = mapped_column(SmallInteger, default=0)
+    secret: Mapped[str] = mapped_column(String(100))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    disabled_reason: Mapped[str] = mapped_column(String(200), default="")
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    updated_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookDelivery(Base):
+    """The outbox: one alert's delivery to one webhook, written in the alert's transaction. A node
+    leases a due delivery (`lease_until_us`) before it sends, so two nodes never send it at once."""
+
+    __tablename__ = "webhook_deliveries"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(40))
+    alert_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    # `ingestd.v1.DeliveryState` number.
+    state: Mapped[int] = mapped_column(SmallInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_us: Mapped[int] = mapped_column(BigInteger)
+    lease_until_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    delivered_us: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_webhook", "project_id", "webhook_id", "id"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_us"),
+    )
+
+
+class WebhookAttempt(Base):
+    """One attempt of a delivery: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at_us: Mapped[int] = mapped_column(BigInteger)
+    status_code: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(String(200), default="")
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Monitor(Base):
+    """A check-in monitor, one per project and slug."""
+
+    __tablename__ = "monitors"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(200), default="")
+    interval_s: Mapped[int] = mapped_column(BigInteger)
+    # `ingestd.v1.MonitorStatus` and `CheckInStatus` numbers.
+    status: Mapped[int] = mapped_column(SmallInteger)
+    last_status: Mapped[int] = mapped_column(SmallInteger)
+    last_check_in_us: Mapped[int] = mapped_column(BigInteger)
+    next_due_us: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_monitors_due", "status", "next_due_us"),)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import psycopg
 import structlog
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.accounts import KeyUsage
 from storage.events import EventRepository, EventRow
@@ -38,6 +39,18 @@ class CommitFailed(Exception):
     """The database failed the transaction. Its rows were almost surely not stored (a failure
     inside COMMIT itself leaves it unknown), so the caller may retry, with idempotency keys
     where a duplicate would matter."""
+
+
+class CommitHook(Protocol):
+    """Work that must commit with the events or not at all, such as alert rule evaluation."""
+
+    async def on_commit(self, connection: AsyncConnection, rows: Sequence[EventRow], now_us: int) -> None:
+        """Runs inside the group's transaction with the rows it newly inserts (not duplicates).
+
+        It runs in a savepoint: if it raises, its writes are rolled back and logged, and the
+        events still commit, since losing an alert is better than refusing the events.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +85,10 @@ class GroupWriter:
         *,
         now_us: Callable[[], int],
         max_group_rows: int = 20_000,
+        hook: CommitHook | None = None,
     ) -> None:
         self._engine = engine
+        self._hook = hook
         self._now_us = now_us
         self._max_group_rows = max_group_rows
         self._queue: asyncio.Queue[_Submission | object] = asyncio.Queue()
@@ -208,6 +223,10 @@ class GroupWriter:
                 found = await events.ids_for_keys(project_id, (k for p, k in missing if p == project_id))
                 existing.update(((project_id, k), i) for k, i in found.items())
             await events.insert_many(plain)
+            if self._hook is not None:
+                new_rows = plain + [row for row in keyed if (row.project_id, row.idempotency_key) in inserted]
+                if new_rows:
+                    await self._run_hook(connection, new_rows, now_us)
 
             stale = [k for k in key_ids & live if now_us - self._touched.get(k, 0) >= _TOUCH_EVERY_US]
             await keys.touch(stale, now_us)
@@ -226,6 +245,16 @@ class GroupWriter:
                 submission.results.append(Stored(first_id, first_id != row.id))
             else:  # pragma: no cover - a conflicting row that vanished within the transaction
                 raise RuntimeError(f"idempotency key {keyed_as!r} neither inserted nor found")
+
+    async def _run_hook(self, connection: AsyncConnection, rows: list[EventRow], now_us: int) -> None:
+        assert self._hook is not None
+        try:
+            async with connection.begin_nested():
+                await self._hook.on_commit(connection, rows, now_us)
+        except Exception:
+            # Only the savepoint rolled back: the events still commit. A failure of the connection
+            # itself fails the commit that follows, and the group with it.
+            _log.exception("commit_hook_failed", rows=len(rows))
 
 
 def _resolve(submission: _Submission, error: Exception | None) -> None:

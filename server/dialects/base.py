@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.access import Access
 from server.admin import Admin
+from server.alerting import Alerting
 from server.clock import Clock
 from server.config import Settings
 from server.ids import UuidV7
@@ -49,6 +50,7 @@ class VendorContext:
     redaction: RedactionRules
     viewer_tokens: ViewerTokens
     streams: Streams
+    alerting: Alerting
 
 
 class VendorServicer(Protocol):

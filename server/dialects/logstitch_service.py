@@ -21,6 +21,7 @@ from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from server.dialects import logstitch, logstitch_query
 from server.dialects.base import VendorContext, method
 from server.dialects.logstitch_common import Refusal, answer, authenticate, prepare_events, project_of, refuse
+from server.dialects.logstitch_alerts_service import LogStitchAlertsServicer
 from server.dialects.logstitch_keys_service import LogStitchKeysServicer
 from server.dialects.logstitch_redaction_service import LogStitchRedactionServicer
 from server.dialects.logstitch_streams_service import LogStitchStreamsServicer
@@ -48,6 +49,7 @@ class LogStitchServicer:
             *LogStitchKeysServicer(self._context).endpoints(),
             *LogStitchRedactionServicer(self._context).endpoints(),
             *LogStitchStreamsServicer(self._context).endpoints(),
+            *LogStitchAlertsServicer(self._context).endpoints(),
         ]
 
     async def send_events(self, call: Call, request: pb.SendEventsRequest) -> pb.SendEventsResponse:

@@ -109,6 +109,61 @@ class LogStitchServiceStub:
                 request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamRequest.SerializeToString,
                 response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamResponse.FromString,
                 _registered_method=True)
+        self.ListAlertRules = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/ListAlertRules',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertRulesRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertRulesResponse.FromString,
+                _registered_method=True)
+        self.CreateAlertRule = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/CreateAlertRule',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateAlertRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateAlertRuleResponse.FromString,
+                _registered_method=True)
+        self.UpdateAlertRule = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/UpdateAlertRule',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRuleResponse.FromString,
+                _registered_method=True)
+        self.DeleteAlertRule = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/DeleteAlertRule',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteAlertRuleRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteAlertRuleResponse.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/ListAlerts',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.UpdateAlert = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/UpdateAlert',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertResponse.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/ListWebhooks',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.CreateWebhook = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/CreateWebhook',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateWebhookResponse.FromString,
+                _registered_method=True)
+        self.UpdateWebhook = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/UpdateWebhook',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateWebhookRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateWebhookResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/DeleteWebhook',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/ingestd.compat.logstitch.v1.LogStitchService/ListWebhookDeliveries',
+                request_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class LogStitchServiceServicer:
@@ -218,6 +273,83 @@ class LogStitchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlertRules(self, request, context):
+        """Lists the project's alert rules, built-in then custom. Master or project key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAlertRule(self, request, context):
+        """Creates a custom alert rule. Master key; 403 `alert_rule_limit_reached` past the project's rule limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAlertRule(self, request, context):
+        """Updates an alert rule; of a built-in rule only `enabled` and `cooldown_seconds`. Master key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAlertRule(self, request, context):
+        """Deletes a custom alert rule; built-in rules cannot be deleted. Master key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """Lists alerts, newest first, with filters and cursor pagination. Master or project key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAlert(self, request, context):
+        """Moves an alert: open to acknowledged, or open or acknowledged to resolved. Master or project key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """Lists the project's webhooks, without secrets. Master key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWebhook(self, request, context):
+        """Registers a webhook; the answer shows its signing secret once. Master key; 403 `webhooks_not_available` where the project's limits disable webhooks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhook(self, request, context):
+        """Updates a webhook. Master key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """Deletes a webhook; it receives nothing more. Master key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """Lists a webhook's deliveries and their attempts, newest first (an ingestd addition). Master key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogStitchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -290,6 +422,61 @@ def add_LogStitchServiceServicer_to_server(servicer, server):
                     servicer.ClaimStream,
                     request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamRequest.FromString,
                     response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamResponse.SerializeToString,
+            ),
+            'ListAlertRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertRules,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertRulesRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertRulesResponse.SerializeToString,
+            ),
+            'CreateAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAlertRule,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateAlertRuleRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateAlertRuleResponse.SerializeToString,
+            ),
+            'UpdateAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAlertRule,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRuleRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRuleResponse.SerializeToString,
+            ),
+            'DeleteAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAlertRule,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteAlertRuleRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteAlertRuleResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertsRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'UpdateAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAlert,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'UpdateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhook,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateWebhookRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateWebhookResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -675,6 +862,303 @@ class LogStitchService:
             '/ingestd.compat.logstitch.v1.LogStitchService/ClaimStream',
             ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamRequest.SerializeToString,
             ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ClaimStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/ListAlertRules',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertRulesRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/CreateAlertRule',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateAlertRuleRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateAlertRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/UpdateAlertRule',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRuleRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/DeleteAlertRule',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteAlertRuleRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteAlertRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/ListAlerts',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertsRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/UpdateAlert',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/ListWebhooks',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhooksRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/CreateWebhook',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateWebhookRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.CreateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/UpdateWebhook',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateWebhookRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.UpdateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/DeleteWebhook',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteWebhookRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.DeleteWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingestd.compat.logstitch.v1.LogStitchService/ListWebhookDeliveries',
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            ingestd_dot_compat_dot_logstitch_dot_v1_dot_logstitch__service__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
