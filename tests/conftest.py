@@ -17,7 +17,12 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from ingestd.v1 import admin_service_pb2_grpc, event_service_pb2_grpc, ingest_service_pb2_grpc
+from ingestd.v1 import (
+    admin_service_pb2_grpc,
+    alert_service_pb2_grpc,
+    event_service_pb2_grpc,
+    ingest_service_pb2_grpc,
+)
 from server.clock import Clock
 from server.config import Settings
 from server.main import Running, running
@@ -98,6 +103,7 @@ class Client:
     ingest: ingest_service_pb2_grpc.IngestServiceStub
     events: event_service_pb2_grpc.EventServiceStub
     admin: admin_service_pb2_grpc.AdminServiceStub
+    alerts: alert_service_pb2_grpc.AlertServiceStub
 
     @classmethod
     def for_channel(cls, started: Running, channel: grpc.aio.Channel) -> Client:
@@ -107,6 +113,7 @@ class Client:
             ingest_service_pb2_grpc.IngestServiceStub(channel),
             event_service_pb2_grpc.EventServiceStub(channel),
             admin_service_pb2_grpc.AdminServiceStub(channel),
+            alert_service_pb2_grpc.AlertServiceStub(channel),
         )
 
     @staticmethod

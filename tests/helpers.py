@@ -58,3 +58,16 @@ def reason(error: grpc.aio.AioRpcError) -> str:
     info = detail(rich_status(error), error_details_pb2.ErrorInfo)
     assert info is not None
     return str(info.reason)
+
+
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now_s: int) -> None:
+        self.now = now_s * 1_000_000
+
+    def now_us(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1_000_000)

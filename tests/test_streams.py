@@ -20,8 +20,7 @@ from server.main import running
 from server.streams import Streams
 from storage.engine import create_engine, session_factory
 from tests.conftest import MASTER_SECRET, Client, grpc_channel, make_settings
-from tests.helpers import detail, log_event, reason, rich_status, violations
-from tests.http.test_logister_ratelimit import ManualClock
+from tests.helpers import ManualClock, detail, log_event, reason, rich_status, violations
 
 pb = admin_service_pb2
 DAY_S = 86_400

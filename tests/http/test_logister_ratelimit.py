@@ -8,22 +8,10 @@ import gzip
 import orjson
 
 from tests.conftest import http_gateway, make_settings
+from tests.helpers import ManualClock
 from tests.http.test_logister import event, post, stored
 
 WINDOW_START_S = 1_795_000_020  # a multiple of 60: windows are aligned to the epoch
-
-
-class ManualClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now_s: int) -> None:
-        self.now = now_s * 1_000_000
-
-    def now_us(self) -> int:
-        return self.now
-
-    def advance(self, seconds: int) -> None:
-        self.now += seconds * 1_000_000
 
 
 async def test_the_fourth_request_in_a_window_is_refused_until_the_window_ends(

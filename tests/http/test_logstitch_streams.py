@@ -14,7 +14,7 @@ from ingestd.v1 import event_service_pb2
 from storage.engine import create_engine
 from storage.models import StreamEvent
 from tests.conftest import MASTER_SECRET, Client, Http, grpc_channel, http_gateway, make_settings
-from tests.http.test_logister_ratelimit import ManualClock
+from tests.helpers import ManualClock
 from tests.http.test_logstitch import admin, assert_error, call, event
 
 CLAIM = "/api/v1/streams/claim"

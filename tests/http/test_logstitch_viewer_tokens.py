@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http, http_gateway, make_settings
-from tests.http.test_logister_ratelimit import ManualClock
+from tests.helpers import ManualClock
 from tests.http.test_logstitch import assert_error, call, event, new_key
 
 TOKENS = "/api/v1/viewer-tokens"

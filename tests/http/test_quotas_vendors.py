@@ -11,9 +11,10 @@ import orjson
 import pytest
 
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http, http_gateway, make_settings
+from tests.helpers import ManualClock
 from tests.http import test_logister, test_operyn
 from tests.http.test_logstitch import EVENTS, assert_error, call, event
-from tests.test_quotas import BEFORE_MIDNIGHT_S, ManualClock
+from tests.test_quotas import BEFORE_MIDNIGHT_S
 
 WRITE = "/v1/projects/default/events:write"
 
