@@ -87,6 +87,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="builtins",
         help="ingestd's redaction: the built-in rules' defaults (default), or every rule disabled",
     )
+    parser.add_argument(
+        "--alerting",
+        choices=("builtins", "off"),
+        default="builtins",
+        help="ingestd's alert rules: the built-in rules' defaults (default), or every rule disabled",
+    )
     args = parser.parse_args(argv)
     if args.seconds is not None and not 0.1 <= args.seconds <= 120:
         parser.error("--seconds must be between 0.1 and 120")
@@ -200,7 +206,9 @@ async def run(args: argparse.Namespace) -> int:
             continue
         print(f"== {target.name} ({target.title})", flush=True)
         try:
-            async with started(target, redaction=args.redaction == "builtins") as running:
+            async with started(
+                target, redaction=args.redaction == "builtins", alerting=args.alerting == "builtins"
+            ) as running:
                 await _measure(running, names, load, payloads, rows)
         except TargetSkipped as exc:
             print(f"  skipped: {exc}", flush=True)

@@ -18,7 +18,9 @@ the caller's environment are dropped, so a run does not depend on the shell it c
 Logister rate limit is raised out of the way (its default, 1,200 requests a minute per key,
 would otherwise be the figure measured); every other setting is ingestd's default. Redaction runs
 with the built-in rules' defaults, unless `started(..., redaction=False)`: then every rule of
-project `default` is disabled over gRPC with the master key once the server is ready.
+project `default` is disabled over gRPC with the master key once the server is ready. Alert rules
+are evaluated likewise with the built-in rules' defaults, unless `started(..., alerting=False)`
+disables every alert rule of project `default` the same way.
 """
 
 from __future__ import annotations
@@ -45,7 +47,14 @@ from bench.bare import SERVICE
 from bench.children import Child, StartFailed
 from bench.routes import Keys
 from bench.scenarios import GRPC_SCENARIOS, HTTP_SCENARIOS
-from ingestd.v1 import admin_service_pb2, admin_service_pb2_grpc, redaction_pb2
+from ingestd.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    alert_service_pb2,
+    alert_service_pb2_grpc,
+    alerting_pb2,
+    redaction_pb2,
+)
 
 HOST = "127.0.0.1"
 PROJECT = "default"
@@ -208,6 +217,28 @@ async def disable_redaction(grpc_address: str) -> int:
     return len(enabled)
 
 
+async def disable_alerting(grpc_address: str) -> int:
+    """Disables every enabled alert rule of project `default`; returns how many."""
+    metadata = (("authorization", f"Bearer {MASTER_SECRET}"),)
+    async with grpc.aio.insecure_channel(grpc_address) as channel:
+        alerts = alert_service_pb2_grpc.AlertServiceStub(channel)
+        listed = await alerts.ListAlertRules(
+            alert_service_pb2.ListAlertRulesRequest(project=PROJECT), metadata=metadata
+        )
+        enabled = [rule.id for rule in listed.rules if rule.enabled]
+        for rule_id in enabled:
+            await alerts.UpdateAlertRule(
+                alert_service_pb2.UpdateAlertRuleRequest(
+                    project=PROJECT,
+                    rule=rule_id,
+                    update=alerting_pb2.AlertRule(enabled=False),
+                    update_mask=field_mask_pb2.FieldMask(paths=["enabled"]),
+                ),
+                metadata=metadata,
+            )
+    return len(enabled)
+
+
 def _ingestd_env(grpc_port: int, http_port: int, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTD_")}
     env.update(
@@ -224,7 +255,7 @@ def _ingestd_env(grpc_port: int, http_port: int, database_url: str) -> dict[str,
 
 
 @contextlib.asynccontextmanager
-async def started(target: Target, *, redaction: bool = True) -> AsyncIterator[Started]:
+async def started(target: Target, *, redaction: bool = True, alerting: bool = True) -> AsyncIterator[Started]:
     """Starts `target` and yields it ready; see the module's contract."""
     async with contextlib.AsyncExitStack() as stack:
         port = free_port()
@@ -262,4 +293,6 @@ async def started(target: Target, *, redaction: bool = True) -> AsyncIterator[St
             keys = await make_keys(address)
         if target.database and not redaction:
             await disable_redaction(f"{HOST}:{port}")
+        if target.database and not alerting:
+            await disable_alerting(f"{HOST}:{port}")
         yield Started(target, address, child, database_name, keys)
