@@ -20,8 +20,8 @@ import dataclasses
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from server.dialects import logstitch, logstitch_query
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch_common import Refusal, answer, authenticate, prepare_events, project_of, refuse
 from server.dialects.logstitch_alerts_service import LogStitchAlertsServicer
+from server.dialects.logstitch_common import Refusal, answer, authenticate, prepare_events, project_of, refuse
 from server.dialects.logstitch_keys_service import LogStitchKeysServicer
 from server.dialects.logstitch_redaction_service import LogStitchRedactionServicer
 from server.dialects.logstitch_streams_service import LogStitchStreamsServicer
