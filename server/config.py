@@ -64,7 +64,7 @@ class Settings:
     webhook_allowed_networks: str = ""
     webhook_timeout_s: float = 10.0
     # A delivery is attempted at most this often; retries wait base * 2^n seconds (capped at the
-    # max), with full jitter.
+    # max), with equal jitter: half the delay fixed, half random.
     webhook_max_attempts: int = 8
     webhook_backoff_base_s: float = 10.0
     webhook_backoff_max_s: float = 3600.0

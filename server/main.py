@@ -145,7 +145,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             _alerting_loop(deliveries, alerting.monitors, settings.alert_poll_interval_s),
             name="ingestd-alerting",
         )
-        stack.callback(background.cancel)
+        stack.push_async_callback(_stop, background)
         context = VendorContext(
             ingest,
             c.access,
@@ -198,6 +198,14 @@ async def _purge_streams_hourly(streams: Streams) -> None:
             log.warning("stream_purge_failed", exc_info=True)
         else:
             log.info("stream_purge", deleted=deleted)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancels a background task and waits for it to unwind, so it does not hold a database
+    connection past the engine's disposal."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _alerting_loop(deliveries: DeliveryWorker, monitors: Monitors, every_s: float) -> None:
