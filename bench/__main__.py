@@ -89,9 +89,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--alerting",
-        choices=("builtins", "off"),
+        choices=("builtins", "off", "custom"),
         default="builtins",
-        help="ingestd's alert rules: the built-in rules' defaults (default), or every rule disabled",
+        help="ingestd's alert rules: the built-in rules' defaults (default), every rule disabled, "
+        "or the built-ins plus custom rules that match every event by its payload",
     )
     args = parser.parse_args(argv)
     if args.seconds is not None and not 0.1 <= args.seconds <= 120:
@@ -207,7 +208,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"== {target.name} ({target.title})", flush=True)
         try:
             async with started(
-                target, redaction=args.redaction == "builtins", alerting=args.alerting == "builtins"
+                target, redaction=args.redaction == "builtins", alerting=args.alerting
             ) as running:
                 await _measure(running, names, load, payloads, rows)
         except TargetSkipped as exc:

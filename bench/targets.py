@@ -19,8 +19,10 @@ Logister rate limit is raised out of the way (its default, 1,200 requests a minu
 would otherwise be the figure measured); every other setting is ingestd's default. Redaction runs
 with the built-in rules' defaults, unless `started(..., redaction=False)`: then every rule of
 project `default` is disabled over gRPC with the master key once the server is ready. Alert rules
-are evaluated likewise with the built-in rules' defaults, unless `started(..., alerting=False)`
-disables every alert rule of project `default` the same way.
+are evaluated likewise with the built-in rules' defaults, unless `started(..., alerting="off")`
+disables every alert rule of project `default` the same way; `alerting="custom"` adds
+`CUSTOM_RULES` to the built-ins: rules that count the benchmark's own events, so every event is
+matched by a rule that reads its payload (the costly case), without firing.
 """
 
 from __future__ import annotations
@@ -239,6 +241,45 @@ async def disable_alerting(grpc_address: str) -> int:
     return len(enabled)
 
 
+#: Custom rules that match the benchmark's events (see bench/events.py) and never reach their
+#: threshold: a payload path on every log event, a level condition on every error, and an audit
+#: action pattern that no event meets (its cost is the kind index alone).
+CUSTOM_RULES = (
+    alerting_pb2.AlertRule(
+        name="bench: regional logs",
+        condition=alerting_pb2.AlertCondition(kinds=[5], field_equals={"tags.region": "eu-west-1"}),
+        group_by="service",
+    ),
+    alerting_pb2.AlertRule(
+        name="bench: production errors",
+        condition=alerting_pb2.AlertCondition(kinds=[1], min_level=5, environment="production"),
+        group_by="tags.route",
+    ),
+    alerting_pb2.AlertRule(
+        name="bench: invitations",
+        condition=alerting_pb2.AlertCondition(action_pattern="team.member.invited"),
+        group_by="tenant_id",
+    ),
+)
+
+
+async def add_custom_alert_rules(grpc_address: str) -> int:
+    """Creates `CUSTOM_RULES` in project `default`, with a threshold no run reaches; returns how
+    many."""
+    metadata = (("authorization", f"Bearer {MASTER_SECRET}"),)
+    async with grpc.aio.insecure_channel(grpc_address) as channel:
+        alerts = alert_service_pb2_grpc.AlertServiceStub(channel)
+        for template in CUSTOM_RULES:
+            rule = alerting_pb2.AlertRule()
+            rule.CopyFrom(template)
+            rule.threshold, rule.window_seconds = 1_000_000_000, 3600
+            rule.severity = alerting_pb2.ALERT_SEVERITY_LOW
+            await alerts.CreateAlertRule(
+                alert_service_pb2.CreateAlertRuleRequest(project=PROJECT, rule=rule), metadata=metadata
+            )
+    return len(CUSTOM_RULES)
+
+
 def _ingestd_env(grpc_port: int, http_port: int, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTD_")}
     env.update(
@@ -255,7 +296,9 @@ def _ingestd_env(grpc_port: int, http_port: int, database_url: str) -> dict[str,
 
 
 @contextlib.asynccontextmanager
-async def started(target: Target, *, redaction: bool = True, alerting: bool = True) -> AsyncIterator[Started]:
+async def started(
+    target: Target, *, redaction: bool = True, alerting: str = "builtins"
+) -> AsyncIterator[Started]:
     """Starts `target` and yields it ready; see the module's contract."""
     async with contextlib.AsyncExitStack() as stack:
         port = free_port()
@@ -293,6 +336,8 @@ async def started(target: Target, *, redaction: bool = True, alerting: bool = Tr
             keys = await make_keys(address)
         if target.database and not redaction:
             await disable_redaction(f"{HOST}:{port}")
-        if target.database and not alerting:
+        if target.database and alerting == "off":
             await disable_alerting(f"{HOST}:{port}")
+        elif target.database and alerting == "custom":
+            await add_custom_alert_rules(f"{HOST}:{port}")
         yield Started(target, address, child, database_name, keys)

@@ -7,6 +7,7 @@ Rooms (each module owns its storage module; none imports a transport):
 - `evaluator`: the group writer's commit hook: counts, cooldowns, alerts and their outbox rows,
   in the events' own transaction; monitors from check-ins.
 - `monitors`: check-in monitors, the overdue sweep, and their RPCs.
+- `service`: the AlertService method prefix.
 - `rules`: rule CRUD and its RPCs.  `alerts`: listing and state changes and their RPCs.
 - `webhooks`: webhook CRUD, the delivery log and their RPCs.  `delivery`: signing, the SSRF
   guard and the dispatcher that drains the outbox.

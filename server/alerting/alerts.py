@@ -10,7 +10,7 @@ from ingestd.v1 import alert_service_pb2 as S
 from ingestd.v1 import alerting_pb2 as A
 from server import paging
 from server.access import Access
-from server.alerting.todo import SERVICE
+from server.alerting.service import SERVICE
 from server.clock import Clock
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.ids import UuidV7

@@ -19,7 +19,7 @@ from ingestd.v1 import alerting_pb2 as A
 from ingestd.v1 import event_pb2 as E
 from server.access import Access
 from server.alerting import catalog
-from server.alerting.todo import SERVICE
+from server.alerting.service import SERVICE
 from server.clock import Clock
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.ids import UuidV7

@@ -20,7 +20,7 @@ from ingestd.v1 import alerting_pb2 as A
 from server import paging
 from server.access import Access
 from server.alerting.delivery import AddressGuard, RefusedAddress
-from server.alerting.todo import SERVICE
+from server.alerting.service import SERVICE
 from server.clock import Clock
 from server.config import Settings
 from server.errors import InvalidArgument, NotFound
