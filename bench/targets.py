@@ -272,7 +272,7 @@ async def add_custom_alert_rules(grpc_address: str) -> int:
         for template in CUSTOM_RULES:
             rule = alerting_pb2.AlertRule()
             rule.CopyFrom(template)
-            rule.threshold, rule.window_seconds = 1_000_000_000, 3600
+            rule.threshold, rule.window_seconds = 1_000_000, 3600
             rule.severity = alerting_pb2.ALERT_SEVERITY_LOW
             await alerts.CreateAlertRule(
                 alert_service_pb2.CreateAlertRuleRequest(project=PROJECT, rule=rule), metadata=metadata

@@ -134,6 +134,9 @@ class CompiledRule:
     group_path: tuple[str, ...]
     distinct_path: tuple[str, ...]
     needs_payload: bool
+    #: Byte strings every event this rule counts holds in its serialized form (the longest literal
+    #: run of the action glob, the category): a row lacking one is skipped without decoding.
+    literals: tuple[bytes, ...]
     #: Decided by its group column alone: no level, service, environment or payload condition.
     column_only: bool
 
@@ -154,6 +157,11 @@ def compile_rule(rule: A.AlertRule) -> CompiledRule:
     needs_payload = bool(
         audit_only or field_equals or path or distinct or rule.detector == catalog.FAILED_CHECK_IN
     )
+    # Protobuf stores strings as their UTF-8 bytes, so a value's text appears verbatim in the
+    # payload: a substring test rules most events out at a fraction of the cost of decoding.
+    literals = [max(condition.action_pattern.split("*"), key=len).encode()] if action is not None else []
+    if condition.category:
+        literals.append(condition.category.encode())
     return CompiledRule(
         rule=rule,
         id=rule.id,
@@ -172,6 +180,7 @@ def compile_rule(rule: A.AlertRule) -> CompiledRule:
         group_path=path,
         distinct_path=tuple(distinct.split(".")) if distinct else (),
         needs_payload=needs_payload,
+        literals=tuple(literal for literal in literals if literal),
         column_only=not needs_payload
         and group_column >= 0
         and not (condition.min_level or condition.service or condition.environment),
@@ -292,6 +301,10 @@ class RuleSet:
                 return None
         value = ""
         if c.needs_payload:
+            payload = row.payload
+            for literal in c.literals:
+                if literal not in payload:
+                    return None
             event = decoded[index]
             if not _payload_matches(c, event):
                 return None
