@@ -253,8 +253,8 @@ class GroupWriter:
         try:
             await self._hook.on_commit(connection, rows, now_us)
         except Exception:
-            # Only the savepoint rolled back: the events still commit. A failure of the connection
-            # itself fails the commit that follows, and the group with it.
+            # Only the hook's own savepoint rolled back: the events still commit. A failure of the
+            # connection itself fails the commit that follows, and the group with it.
             _log.exception("commit_hook_failed", rows=len(rows))
 
 

@@ -177,13 +177,10 @@ class DeliveryWorker:
         self._http: aiohttp.ClientSession | None = None
         self._limit = asyncio.Semaphore(_CONCURRENCY)
         self._recording: set[asyncio.Task[None]] = set()
-        self._rounds: asyncio.Task[Any] | None = None
         self._log = structlog.get_logger("ingestd.alerting")
 
     async def run_once(self) -> int:
         """Attempts every delivery due now; returns how many were attempted."""
-        # The task that runs the rounds, for `close` to wait on once shutdown has cancelled it.
-        self._rounds = asyncio.current_task()
         now = self._clock.now_us()
         # A cheap read first: an idle node takes no write lock (SQLite has one for everyone).
         async with self._sessions() as session:
@@ -203,15 +200,11 @@ class DeliveryWorker:
         return len(due)
 
     async def close(self) -> None:
-        """Waits briefly for outcomes being recorded and for the (cancelled) task running the
-        rounds to unwind, so neither is left holding a database connection after the engine is
-        disposed; then releases the HTTP client."""
-        waiting: set[asyncio.Future[Any]] = set(self._recording)
-        rounds = self._rounds
-        if rounds is not None and rounds.cancelling() and not rounds.done():
-            waiting.add(rounds)
-        if waiting:
-            await asyncio.wait(waiting, timeout=self._settings.shutdown_grace_s)
+        """Waits briefly for outcomes being recorded, so none is left holding a database
+        connection after the engine is disposed (the composition root has already stopped the
+        task running the rounds); then releases the HTTP client."""
+        if self._recording:
+            await asyncio.wait(set(self._recording), timeout=self._settings.shutdown_grace_s)
         if self._http is not None:
             await self._http.close()
             self._http = None
