@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from ingestd.v1 import event_pb2, redaction_pb2
 from server.redaction import builtins
+from server.redaction import rules as R
 from server.redaction.engine import BUILTIN, FIELD, PATTERN, CompiledRedactor, RuleSpec
 
 REPLACE = redaction_pb2.REDACTION_BEHAVIOR_REPLACE
@@ -264,8 +265,9 @@ def _events(draw: st.DrawFn) -> event_pb2.Event:
     return event
 
 
-# Derandomized so CI is repeatable: random runs can find a nested value that the hot path's walk
-# and the recording walk mask differently (see the issue 5 note), left for follow-up.
+# Derandomized so CI is repeatable. Some runs (depending on the hash seed) still find a nested
+# value that the hot path's walk and the recording walk mask differently: a known engine bug, see
+# the issue 5 note.
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(_events(), st.sampled_from([REPLACE, MASK, HASH, REMOVE]), st.booleans())
 def test_the_prefilter_never_misses_what_the_walk_redacts(
@@ -294,3 +296,15 @@ def test_an_idempotency_key_holding_a_secret_is_hashed_whole_to_stay_distinct() 
     assert redactor.redact(first) == redactor.redact(second) == 1
     assert first.idempotency_key.startswith("[sha256:") and CARD not in first.idempotency_key
     assert first.idempotency_key != second.idempotency_key
+
+
+def test_digit_groups_inside_a_uuid_are_not_a_card() -> None:
+    redactor = CompiledRedactor(R.specs(R.defaults()))
+    # Both keys hold a run of digit groups that passes the Luhn check, as about one random UUID in
+    # a thousand does; they are ids, not cards. CI once stored such keys hashed.
+    keys = ["logister:57438836-6726-4956-af48-951ea0536bf6", "logister:1f84f6d7-a0ce-4380-9078-7885014f766f"]
+    for key in keys:
+        event = event_pb2.Event(idempotency_key=key, message="paid with 4111-1111-1111-1111")
+        assert redactor.redact(event) == 1
+        assert event.idempotency_key == key
+        assert "4111" not in event.message

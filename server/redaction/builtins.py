@@ -37,6 +37,10 @@ BUILTIN_PREFIX = "builtin_"
 _NOT_DIGIT_BEFORE = r"(?<![0-9])"
 _NOT_DIGIT_AFTER = r"(?![0-9])"
 _NOT_WORD_BEFORE = r"(?<![A-Za-z0-9_])"
+# A card number stands on its own: not a digit run inside a UUID or a hex id, whose all-digit
+# groups pass the Luhn check one time in ten.
+_NOT_ID_BEFORE = r"(?<![A-Za-z0-9_])(?<![A-Za-z0-9]-)"
+_NOT_ID_AFTER = r"(?![A-Za-z0-9_])(?!-[A-Za-z0-9])"
 
 
 def luhn(text: str) -> bool:
@@ -238,8 +242,8 @@ BUILTINS: tuple[Builtin, ...] = (
         "Credit Card Number",
         True,
         _CARD,
-        _NOT_DIGIT_BEFORE,
-        _NOT_DIGIT_AFTER,
+        _NOT_ID_BEFORE,
+        _NOT_ID_AFTER,
         check=luhn,
         mask=mask_card,
         # 13 digits with separators are a run of 13 in the folded bytes; the raw check then
