@@ -11,6 +11,7 @@ from server.clock import Clock
 from server.config import Settings
 from server.keys import MASTER, PROJECT
 from storage.accounts import ApiKeyRepository, OrganizationRepository, ProjectRepository
+from storage.engine import begin_write
 from storage.models import Organization, Project
 
 DEFAULT = "default"
@@ -41,6 +42,9 @@ async def bootstrap(
         DEFAULT, PROJECT, DEFAULT, "bootstrap project key", secret=settings.bootstrap_project_key
     )
     async with sessions.begin() as session:
+        # Two processes may start on one new SQLite file at once: each must wait for the other's
+        # write lock rather than fail.
+        await begin_write(session)
         organizations = OrganizationRepository(session)
         if await organizations.count() > 0:
             return None

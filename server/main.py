@@ -113,7 +113,9 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     async with contextlib.AsyncExitStack() as stack:
         c = await stack.enter_async_context(core(settings, clock))
         evaluator = AlertEvaluator(c.clock, c.ids, settings)
-        writer = GroupWriter(writer_engine(c.engine), now_us=c.clock.now_us, hook=evaluator)
+        engine = writer_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        stack.callback(engine.dispose)
+        writer = GroupWriter(engine, now_us=c.clock.now_us, hook=evaluator)
         writer.start()
         stack.push_async_callback(writer.close)
 

@@ -30,7 +30,7 @@ from server.config import Settings
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from server.ingest import Ingest
 from server.pipeline import Call
-from storage.engine import SQLITE_IMMEDIATE
+from storage.engine import begin_write
 from storage.events import EventRepository, EventRow
 from storage.streams import StreamRecord, StreamRepository
 
@@ -130,7 +130,7 @@ class Streams:
         now = self._clock.now_us()
         day = now // _DAY_US
         async with self._sessions() as session:
-            await _begin_write(session)
+            await begin_write(session)
             streams = StreamRepository(session)
             await streams.create(token, now, now + self._settings.stream_ttl_s * 1_000_000, day)
             today = await streams.open_for_write(token, now, day)
@@ -179,7 +179,7 @@ class Streams:
         """
         now = self._clock.now_us()
         async with self._sessions() as session:
-            await _begin_write(session)
+            await begin_write(session)
             streams = StreamRepository(session)
             if await streams.mark_claimed(token, now, project) is None:
                 record = await streams.get(token)
@@ -200,7 +200,7 @@ class Streams:
         """Deletes the events of every stream that expired unclaimed (their metadata stays);
         returns how many. For a periodic task: writes and claims already purge what they meet."""
         async with self._sessions() as session:
-            await _begin_write(session)
+            await begin_write(session)
             deleted = await StreamRepository(session).delete_expired_events(self._clock.now_us())
             await session.commit()
         return deleted
@@ -251,8 +251,3 @@ def _into(project: str, row: EventRow) -> EventRow:
     return row._replace(project_id=project, payload=event.SerializeToString())
 
 
-async def _begin_write(session: AsyncSession) -> None:
-    """Begins the session's transaction as a writer: on SQLite with BEGIN IMMEDIATE, so no read
-    in it can see a state older than the write lock it will need (on PostgreSQL the conditional
-    UPDATE that comes first does that)."""
-    await session.connection(execution_options={SQLITE_IMMEDIATE: True})

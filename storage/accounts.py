@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ApiKey, Organization, Project
 
@@ -97,27 +95,3 @@ class ApiKeyRepository:
         if key.revoked_us is None:
             key.revoked_us = now_us
             await self._session.flush()
-
-
-class KeyUsage:
-    """The group writer's view of API keys: which are live, and when they were last used. Takes a
-    session or a Core connection; never commits."""
-
-    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
-        self._session = session
-
-    async def live_ids(self, key_ids: Iterable[str]) -> set[str]:
-        """The ids among `key_ids` whose keys exist and are not revoked."""
-        wanted = list(key_ids)
-        if not wanted:
-            return set()
-        statement = select(ApiKey.id).where(ApiKey.id.in_(wanted), ApiKey.revoked_us.is_(None))
-        return set((await self._session.execute(statement)).scalars())
-
-    async def touch(self, key_ids: Iterable[str], now_us: int) -> None:
-        """Records that the keys were used at `now_us`."""
-        wanted = list(key_ids)
-        if wanted:
-            await self._session.execute(
-                update(ApiKey).where(ApiKey.id.in_(wanted)).values(last_used_us=now_us)
-            )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+import sqlalchemy
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 #: The execution option that makes a SQLite transaction take the write lock at BEGIN, so a
 #: writer never fails halfway when another process holds the lock; it waits instead.
 SQLITE_IMMEDIATE = "ingestd_sqlite_immediate"
+#: How long a SQLite connection waits for another's write lock before it says SQLITE_BUSY.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def async_url(url: str) -> str:
@@ -58,23 +62,27 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
         )
 
     engine = create_async_engine(full, hide_parameters=True, connect_args={"timeout": 30})
+    _configure_sqlite(engine.sync_engine, sqlite_synchronous, always_immediate=False)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _configure_sqlite(engine: Engine, synchronous: str, *, always_immediate: bool) -> None:
+    """Pragmas on every new connection, and an explicit BEGIN (IMMEDIATE for writers)."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        immediate = always_immediate or conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -82,6 +90,30 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def writer_engine(engine: AsyncEngine) -> AsyncEngine:
-    """`engine` for the group writer: its SQLite transactions take the write lock at BEGIN."""
+async def begin_write(session: AsyncSession) -> None:
+    """Begins the session's transaction as a writer: on SQLite with BEGIN IMMEDIATE, so a read that
+    comes before the write cannot see a state older than the write lock it will need. (A deferred
+    transaction that reads, then writes after another connection committed, gets SQLITE_BUSY at
+    once, without waiting.) On PostgreSQL it only begins the transaction."""
+    await session.connection(execution_options={SQLITE_IMMEDIATE: True})
+
+
+def immediate_engine(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` whose SQLite transactions take the write lock at BEGIN."""
     return engine.execution_options(**{SQLITE_IMMEDIATE: True})
+
+
+def writer_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+    """A synchronous engine for the group writer, which holds one of its connections on a thread
+    of its own: pysqlite, whose transactions all take the write lock at BEGIN, or psycopg 3."""
+    full = sync_url(url)
+    if make_url(full).get_backend_name() != "sqlite":
+        return sqlalchemy.create_engine(
+            full, poolclass=NullPool, hide_parameters=True, connect_args={"connect_timeout": 10}
+        )
+    timeout_s = SQLITE_BUSY_TIMEOUT_MS / 1000
+    engine = sqlalchemy.create_engine(
+        full, poolclass=NullPool, hide_parameters=True, connect_args={"timeout": timeout_s}
+    )
+    _configure_sqlite(engine, sqlite_synchronous, always_immediate=True)
+    return engine

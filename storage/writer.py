@@ -1,30 +1,46 @@
 """Group commit: concurrent writers share one transaction, and each is answered after its commit.
 
-Callers hand `GroupWriter.write` their rows and wait. One task drains everything queued so far
-into a single transaction, commits it, then resolves every caller's future. While a commit is on
-disk the next group gathers in the queue, so batching grows with load and adds no delay when idle.
+Callers on the event loop hand `GroupWriter.write` their rows and wait. One thread owns the
+writer's database connection: it takes everything queued so far, commits it as one transaction
+(key liveness, idempotency, inserts, the commit hook), then wakes the event loop once for the
+whole group. While a commit is on disk the next group gathers in the queue, so batching grows with
+load and adds no delay when idle.
+
+The thread, not the event loop, runs the statements: the loop never waits on the database, and
+no statement costs an asyncio hand-off. Its own statements go straight to the DB-API connection
+(`storage.writer_sql`); the commit hook runs on the same connection through `storage.bridge`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import psycopg
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.accounts import KeyUsage
-from storage.events import EventRepository, EventRow
+from storage.bridge import BridgedConnection, run_to_end
+from storage.events import EventRow
+from storage.writer_sql import WriterStatements, statements_for
 
 _log = structlog.get_logger("ingestd.writer")
 
 # How often, at most, the writer records a key's last use: often enough for "last used", rare
 # enough that busy keys cost nothing.
 _TOUCH_EVERY_US = 60_000_000
+# SQLite answers SQLITE_BUSY only after its busy timeout (30 s); the group then waits and tries
+# again, so a busy file delays callers rather than failing them, for this long at most.
+_BUSY_GIVE_UP_S = 300.0
 
 
 class WriterClosed(Exception):
@@ -47,10 +63,11 @@ class CommitHook(Protocol):
     async def on_commit(self, connection: AsyncConnection, rows: Sequence[EventRow], now_us: int) -> None:
         """Runs inside the group's transaction with the rows it newly inserts (not duplicates).
 
-        The hook runs its statements in a savepoint of its own, opened only when it has any to
-        run (most groups need none, and a savepoint costs two round trips): if it raises, its
-        writes are rolled back and logged, and the events still commit, since losing an alert is
-        better than refusing the events.
+        It runs on the writer's thread over a bridged connection: it may await only the
+        connection's own calls. It runs its statements in a savepoint of its own, opened only
+        when it has any to run (most groups need none): if it raises, its writes are rolled back
+        and logged, and the events still commit, since losing an alert is better than refusing
+        the events.
         """
         ...
 
@@ -69,13 +86,22 @@ class _Submission:
     rows: Sequence[EventRow]
     future: asyncio.Future[list[Stored]]
     results: list[Stored] = field(default_factory=list)
+    error: Exception | None = None
 
 
 _STOP = object()
 
-# What the database says about the rows themselves, as opposed to its own health. COPY runs on
-# the raw psycopg connection, so psycopg's own classes appear unwrapped.
-_REFUSED = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError)
+# What the database says about the rows themselves, as opposed to its own health. The writer's
+# own statements run on the raw connection, so the drivers' classes appear unwrapped.
+_REFUSED = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError, sqlite3.IntegrityError)
+
+
+def _busy(exc: Exception) -> bool:
+    """Whether `exc` is SQLite's "database is locked": another connection holds the write lock."""
+    cause = exc.orig if isinstance(exc, OperationalError) else exc
+    return isinstance(cause, sqlite3.OperationalError) and (
+        "locked" in str(cause) or "busy" in str(cause)
+    )
 
 
 class GroupWriter:
@@ -83,7 +109,7 @@ class GroupWriter:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Engine,
         *,
         now_us: Callable[[], int],
         max_group_rows: int = 20_000,
@@ -93,26 +119,32 @@ class GroupWriter:
         self._hook = hook
         self._now_us = now_us
         self._max_group_rows = max_group_rows
-        self._queue: asyncio.Queue[_Submission | object] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._statements: WriterStatements = statements_for(engine.dialect.name)
+        self._inbox: queue.SimpleQueue[_Submission | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Future[None] | None = None
         self._closed = False
+        self._connection: Connection | None = None
         self._touched: dict[str, int] = {}
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ingestd-group-writer")
+        """Starts the writer's thread; call on the event loop that will `write`."""
+        self._loop = asyncio.get_running_loop()
+        self._stopped = self._loop.create_future()
+        self._thread = threading.Thread(target=self._run, name="ingestd-group-writer", daemon=True)
+        self._thread.start()
 
     async def close(self) -> None:
         """Stops accepting rows, commits everything already submitted, then returns."""
         if self._closed:
             return
         self._closed = True
-        self._queue.put_nowait(_STOP)
-        if self._task is not None:
-            await self._task
-        while not self._queue.empty():  # only when never started: nothing will commit these
-            item = self._queue.get_nowait()
-            if isinstance(item, _Submission):
-                _resolve(item, WriterClosed())
+        self._inbox.put(_STOP)
+        if self._stopped is not None:
+            await asyncio.shield(self._stopped)
+        else:  # never started: nothing will commit these
+            self._fail_queued()
 
     async def write(self, key_id: str | None, rows: Sequence[EventRow]) -> list[Stored]:
         """Commits `rows` and returns, per row, the stored id and whether it was a duplicate.
@@ -127,77 +159,95 @@ class GroupWriter:
         """
         if self._closed:
             raise WriterClosed()
-        future: asyncio.Future[list[Stored]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Submission(key_id, rows, future))
+        assert self._loop is not None, "GroupWriter.start() was not called"
+        future: asyncio.Future[list[Stored]] = self._loop.create_future()
+        self._inbox.put(_Submission(key_id, rows, future))
         return await future
 
-    async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            item = await self._queue.get()
-            if item is _STOP:
-                break
-            assert isinstance(item, _Submission)
-            group = [item]
-            size = len(item.rows)
-            while size < self._max_group_rows and not self._queue.empty():
-                more = self._queue.get_nowait()
-                if more is _STOP:
-                    stopping = True
-                    break
-                assert isinstance(more, _Submission)
-                group.append(more)
-                size += len(more.rows)
-            await self._commit_group(group)
+    # -- the writer's thread ---------------------------------------------------------------
 
-    async def _commit_group(self, group: list[_Submission]) -> None:
+    def _run(self) -> None:
         try:
-            await self._commit(group)
-        except asyncio.CancelledError:
-            for submission in group:
-                _resolve(submission, WriterClosed())
+            stopping = False
+            while not stopping:
+                item = self._inbox.get()
+                if item is _STOP:
+                    break
+                assert isinstance(item, _Submission)
+                group = [item]
+                size = len(item.rows)
+                while size < self._max_group_rows:
+                    try:
+                        more = self._inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _STOP:
+                        stopping = True
+                        break
+                    assert isinstance(more, _Submission)
+                    group.append(more)
+                    size += len(more.rows)
+                self._commit_group(group)
+                self._answer(group)
+        except BaseException:  # pragma: no cover - a bug in the writer itself: fail loudly, answer all
+            _log.exception("writer_crashed")
             raise
-        except _REFUSED as exc:
-            if len(group) == 1:
-                _log.warning("commit_refused", rows=len(group[0].rows), error=type(exc).__name__)
-                _resolve(group[0], CommitFailed(type(exc).__name__))
-                return
-            # One caller's rows are what the database refuses: commit each caller on its own so
-            # the others still succeed.
-            for submission in group:
-                submission.results = []
-            try:
-                for submission in group:
-                    if not submission.future.done():
-                        await self._commit_group([submission])
-            except asyncio.CancelledError:
-                for submission in group:
-                    _resolve(submission, WriterClosed())
-                raise
-            return
-        except Exception as exc:
-            # The database itself is failing (gone, timing out): fail the group at once rather
-            # than retry caller by caller and make every one of them wait again.
-            _log.warning("commit_failed", rows=sum(len(s.rows) for s in group), error=type(exc).__name__)
-            for submission in group:
-                _resolve(submission, CommitFailed(type(exc).__name__))
-            return
-        for submission in group:
-            _resolve(submission, None)
+        finally:
+            self._fail_queued()
+            self._disconnect()
+            self._call_soon(self._set_stopped)
 
-    async def _commit(self, group: list[_Submission]) -> None:
+    def _commit_group(self, group: list[_Submission]) -> None:
+        """Commits `group`, leaving each submission's results or error set."""
+        started = time.monotonic()
+        while True:
+            try:
+                self._commit(group)
+                return
+            except _REFUSED as exc:
+                self._disconnect_if_broken()
+                if len(group) == 1:
+                    _log.warning("commit_refused", rows=len(group[0].rows), error=_describe(exc))
+                    group[0].error = CommitFailed(type(exc).__name__)
+                    return
+                # One caller's rows are what the database refuses: commit each caller on its own so
+                # the others still succeed.
+                for submission in group:
+                    self._reset(submission)
+                    self._commit_group([submission])
+                return
+            except Exception as exc:
+                self._disconnect()
+                if _busy(exc) and time.monotonic() - started < _BUSY_GIVE_UP_S and not self._closed:
+                    for submission in group:
+                        self._reset(submission)
+                    continue
+                # The database itself is failing (gone, timing out): fail the group at once rather
+                # than retry caller by caller and make every one of them wait again.
+                _log.warning("commit_failed", rows=sum(len(s.rows) for s in group), error=_describe(exc))
+                for submission in group:
+                    submission.error = CommitFailed(type(exc).__name__)
+                return
+
+    @staticmethod
+    def _reset(submission: _Submission) -> None:
+        submission.results = []
+        submission.error = None
+
+    def _commit(self, group: list[_Submission]) -> None:
         now_us = self._now_us()
-        # A Core transaction, not an ORM session: the writer needs none of the ORM's bookkeeping,
-        # which costs about 0.5 ms of event-loop time per commit.
-        async with self._engine.begin() as connection:
-            events = EventRepository(connection)
-            keys = KeyUsage(connection)
+        sql = self._statements
+        connection = self._connect()
+        with connection.begin():
+            raw = connection.connection.driver_connection
             key_ids = {s.key_id for s in group if s.key_id is not None}
-            live = await keys.live_ids(key_ids)
-            accepted = [s for s in group if s.key_id is None or s.key_id in live]
+            live = sql.live_keys(raw, key_ids) if key_ids else set()
+            accepted = []
             for submission in group:
                 if submission.key_id is not None and submission.key_id not in live:
-                    _resolve(submission, KeyRevoked())
+                    submission.error = KeyRevoked()
+                else:
+                    accepted.append(submission)
 
             plain: list[EventRow] = []
             keyed: list[EventRow] = []
@@ -215,23 +265,27 @@ class GroupWriter:
                         keyed.append(row)
                     pending.append((submission, index, identity))
 
-            # Sorted, so two nodes inserting overlapping keys lock them in the same order and
-            # never deadlock each other on PostgreSQL.
-            keyed.sort(key=lambda row: (row.project_id, row.idempotency_key or ""))
-            inserted = await events.insert_keyed(keyed)
+            inserted: set[tuple[str, str]] = set()
             existing: dict[tuple[str, str], str] = {}
-            missing = [identity for identity in first_of if identity not in inserted]
-            for project_id in {p for p, _ in missing}:
-                found = await events.ids_for_keys(project_id, (k for p, k in missing if p == project_id))
-                existing.update(((project_id, k), i) for k, i in found.items())
-            await events.insert_many(plain)
+            if keyed:
+                # Sorted, so two nodes inserting overlapping keys lock them in the same order and
+                # never deadlock each other on PostgreSQL.
+                keyed.sort(key=lambda row: (row.project_id, row.idempotency_key or ""))
+                inserted = sql.insert_keyed(raw, keyed)
+                missing = [identity for identity in first_of if identity not in inserted]
+                for project_id in {p for p, _ in missing}:
+                    keys = [k for p, k in missing if p == project_id]
+                    found = sql.ids_for_keys(raw, project_id, keys)
+                    existing.update(((project_id, k), i) for k, i in found.items())
+            sql.insert_plain(raw, plain)
             if self._hook is not None:
                 new_rows = plain + [row for row in keyed if (row.project_id, row.idempotency_key) in inserted]
                 if new_rows:
-                    await self._run_hook(connection, new_rows, now_us)
+                    self._run_hook(connection, new_rows, now_us)
 
             stale = [k for k in key_ids & live if now_us - self._touched.get(k, 0) >= _TOUCH_EVERY_US]
-            await keys.touch(stale, now_us)
+            if stale:
+                sql.touch_keys(raw, stale, now_us)
 
         for k in stale:
             self._touched[k] = now_us
@@ -248,20 +302,74 @@ class GroupWriter:
             else:  # pragma: no cover - a conflicting row that vanished within the transaction
                 raise RuntimeError(f"idempotency key {keyed_as!r} neither inserted nor found")
 
-    async def _run_hook(self, connection: AsyncConnection, rows: list[EventRow], now_us: int) -> None:
+    def _run_hook(self, connection: Connection, rows: list[EventRow], now_us: int) -> None:
         assert self._hook is not None
         try:
-            await self._hook.on_commit(connection, rows, now_us)
+            run_to_end(self._hook.on_commit(BridgedConnection(connection).as_async(), rows, now_us))
         except Exception:
             # Only the hook's own savepoint rolled back: the events still commit. A failure of the
             # connection itself fails the commit that follows, and the group with it.
             _log.exception("commit_hook_failed", rows=len(rows))
 
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        return self._connection
 
-def _resolve(submission: _Submission, error: Exception | None) -> None:
-    if submission.future.done():
-        return
-    if error is not None:
-        submission.future.set_exception(error)
-    else:
-        submission.future.set_result(submission.results)
+    def _disconnect(self) -> None:
+        """Drops the connection, so the next group starts on a fresh one."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.invalidate()
+                connection.close()
+            except Exception:  # it is being dropped because it failed; nothing more to learn
+                pass
+
+    def _disconnect_if_broken(self) -> None:
+        if self._connection is not None and self._connection.invalidated:
+            self._disconnect()
+
+    def _answer(self, group: list[_Submission]) -> None:
+        """Wakes the event loop once for the whole group."""
+        self._call_soon(_settle, group)
+
+    def _fail_queued(self) -> None:
+        failed: list[_Submission] = []
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Submission):
+                item.error = WriterClosed()
+                failed.append(item)
+        if failed:
+            self._call_soon(_settle, failed)
+
+    def _set_stopped(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    def _call_soon(self, callback: Callable[..., object], *args: object) -> None:
+        assert self._loop is not None
+        # A closed loop raises RuntimeError: nobody is left waiting for an answer.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(callback, *args)
+
+
+def _settle(group: list[_Submission]) -> None:
+    """On the event loop: answers each caller still waiting."""
+    for submission in group:
+        if submission.future.done():  # the caller gave up (cancelled); its rows are committed or not
+            continue
+        if submission.error is not None:
+            submission.future.set_exception(submission.error)
+        else:
+            submission.future.set_result(submission.results)
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's class and the database's own message, without statement parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"

@@ -15,7 +15,7 @@ from ingestd.v1 import admin_service_pb2, alert_service_pb2, alerting_pb2
 from server.config import Settings
 from server.ids import UuidV7
 from server.main import running
-from storage.engine import create_engine, writer_engine
+from storage.engine import create_engine, immediate_engine
 from storage.webhooks import enqueue_deliveries
 from tests.conftest import Client, grpc_channel, make_settings
 from tests.helpers import ManualClock, reason, violations
@@ -61,7 +61,7 @@ async def enqueue_alert(database_url: str, clock: ManualClock, severity: int = A
     engine = create_engine(database_url)
     try:
         # As the group writer does: on SQLite the write lock is taken at BEGIN.
-        async with writer_engine(engine).begin() as connection:
+        async with immediate_engine(engine).begin() as connection:
             return await enqueue_deliveries(
                 connection, PROJECT, alert, "alert.opened", clock.now_us(), ids.new
             )

@@ -26,7 +26,7 @@ from server.ids import UuidV7
 from server.pipeline import Call, Endpoint
 from server.quotas import ProjectQuotas
 from storage.alert_rules import AlertRuleRepository
-from storage.engine import SQLITE_IMMEDIATE
+from storage.engine import begin_write
 from storage.models import AlertRule as RuleRow
 
 #: Every field a custom rule lets change, in `AlertRule`'s order.
@@ -123,7 +123,7 @@ class AlertRules:
             updated_us=now,
         )
         async with self._sessions() as session, session.begin():
-            await _begin_write(session)
+            await begin_write(session)
             repository = AlertRuleRepository(session)
             await self._quotas.check_alert_rule_limit(project, await repository.count_custom(project))
             await repository.add(row)
@@ -149,7 +149,7 @@ class AlertRules:
         paths = _paths(base is not None, update, mask)
         now = self._clock.now_us()
         async with self._sessions() as session, session.begin():
-            await _begin_write(session)
+            await begin_write(session)
             repository = AlertRuleRepository(session)
             row = await repository.get(project, rule_id)
             if base is not None:
@@ -360,10 +360,6 @@ def _not_found(rule_id: str) -> NotFound:
     return NotFound(f"alert rule {rule_id!r} not found", reason="ALERT_RULE_NOT_FOUND")
 
 
-async def _begin_write(session: AsyncSession) -> None:
-    """Begins the session's transaction as a writer: on SQLite with BEGIN IMMEDIATE, so the read
-    that comes before the write cannot see a state older than the write lock it will need."""
-    await session.connection(execution_options={SQLITE_IMMEDIATE: True})
 
 
 class _prefixed:
