@@ -61,6 +61,7 @@ from bench.cpu import process_cpu_s
 from bench.load import HttpRequests, Load, drive_http
 from bench.routes import ROUTES, Keys, bare_taken
 from bench.targets import LOGISTER_RATE_LIMIT, MASTER_SECRET, PLACEHOLDER_KEYS, PROJECT_SECRET, make_keys
+from server import runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -191,10 +192,11 @@ class CommitStats:
         original = GroupWriter._commit
         stats = self
 
-        async def _commit(writer: GroupWriter, group: list[Any]) -> None:
+        # Runs on the writer's thread; the counters are only read once the load has stopped.
+        def _commit(writer: GroupWriter, group: list[Any]) -> None:
             started = time.perf_counter()
             try:
-                await original(writer, group)
+                original(writer, group)
             finally:
                 if stats.enabled:
                     stats.commits += 1
@@ -449,6 +451,7 @@ async def serve_and_profile(args: argparse.Namespace, log: TextIO) -> int:
         configure_logging(settings, log)
         async with running(settings) as started:
             keys = await make_keys(f"127.0.0.1:{started.http_port}")
+            runtime.settle_heap()  # as `ingestd serve` does once it serves
             return await _profile(args, started.http_port, keys)
 
 
@@ -544,10 +547,10 @@ def main() -> int:
         asyncio.run(client(args))
         return 0
     if args.bare:
-        return asyncio.run(serve_bare_and_profile(args))
+        return runtime.run(serve_bare_and_profile(args))
     # ingestd's log lines (at --log-level) are written, as `ingestd serve` writes them, to nowhere.
     with open(os.devnull, "w") as devnull:
-        return asyncio.run(serve_and_profile(args, devnull))
+        return runtime.run(serve_and_profile(args, devnull))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from google.protobuf import json_format
 
 from ingestd.v1 import admin_service_pb2
+from server import runtime
 from server.config import Settings
 from server.errors import IngestdError, InvalidArgument
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
@@ -123,18 +124,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     configure_logging(settings)
     try:
         if args.command == "serve":
-            asyncio.run(serve(settings))
+            runtime.run(serve(settings))
         elif args.command == "migrate":
             upgrade(settings.database_url)
             print("database is at the latest schema")
         elif args.command == "orgs":
-            asyncio.run(_orgs(settings, args, sys.stdout))
+            runtime.run(_orgs(settings, args, sys.stdout))
         elif args.command == "projects":
-            asyncio.run(_projects(settings, args, sys.stdout))
+            runtime.run(_projects(settings, args, sys.stdout))
         elif args.command == "viewer-tokens":
-            asyncio.run(_rotate_viewer_secret(settings, sys.stdout))
+            runtime.run(_rotate_viewer_secret(settings, sys.stdout))
         else:
-            asyncio.run(_keys(settings, args, sys.stdout))
+            runtime.run(_keys(settings, args, sys.stdout))
     except IngestdError as exc:
         print(f"ingestd: {exc.message}", file=sys.stderr)
         return 1
@@ -149,6 +150,7 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with running(settings) as started:
         _announce(started, out)
+        runtime.settle_heap()
         await stop.wait()
 
 

@@ -14,7 +14,6 @@ unknown ones and count as authentication failures.
 
 from __future__ import annotations
 
-import uuid as uuid_module
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +27,7 @@ from server.dialects.base import VendorContext, method, reply
 from server.dialects.logister_limits import Refusal, check_limits, decode_batch, legacy_id
 from server.dialects.logister_ratelimit import FixedWindowLimiter, Window
 from server.errors import ResourceExhausted, Unauthenticated
+from server.ids import random_uuid
 from server.keys import PROJECT, SERVER
 from server.pipeline import Call, Endpoint
 from storage.events import EventRepository, EventRow
@@ -155,7 +155,7 @@ class LogisterServicer:
             project=project,
             default_environment=self._settings.default_environment,
             now_us=self._context.clock.now_us(),
-            fallback_uuid=str(uuid_module.uuid4()),
+            fallback_uuid=random_uuid(),
         )
         if isinstance(translated, list):
             return 422, {"errors": translated}
@@ -180,7 +180,7 @@ class LogisterServicer:
         translated = logister_checkin.translate_check_in(
             raw,
             default_environment=self._settings.default_environment,
-            fallback_uuid=str(uuid_module.uuid4()),
+            fallback_uuid=random_uuid(),
         )
         if isinstance(translated, list):
             return 422, {"errors": translated}

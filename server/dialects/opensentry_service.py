@@ -20,13 +20,13 @@ a keyless request whose body might exceed the cap; both checks are repeated here
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 
 from ingestd.compat.opensentry.v1 import opensentry_service_pb2 as pb
 from server.dialects import opensentry
 from server.dialects.base import VendorContext, method, reply
 from server.errors import ResourceExhausted, Unauthenticated
+from server.ids import random_uuid
 from server.keys import PROJECT, PUBLIC
 from server.pipeline import Call, Endpoint
 
@@ -97,7 +97,7 @@ class OpenSentryServicer:
         except ResourceExhausted as exc:  # the project's daily event limit
             call.response_metadata["retry-after"] = str(int(exc.retry_after_s or 1))
             return _refuse(call, 429, "Daily event limit exceeded", exc.reason)
-        batch_id = str(uuid.uuid4())
+        batch_id = random_uuid()
         call.log.update(project=project, batch_id=batch_id, accepted=len(rows))
         return reply(call, pb.IngestResponse, 202, {"id": batch_id})
 
