@@ -350,6 +350,13 @@ class Admin:
             )
         return [to_api_key(r) for r in records]
 
+    async def api_key_project(self, organization: str, key_id: str) -> str | None:
+        """The project a key of `organization` belongs to; None for an organization-wide key, or
+        when there is no such key."""
+        async with self._sessions() as session:
+            record = await ApiKeyRepository(session).get(organization, key_id)
+        return record.project_id if record is not None else None
+
     async def revoke_api_key(self, organization: str, key_id: str) -> pb.ApiKey:
         """Revokes a key; revoking a revoked key keeps its first revocation time.
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from google.protobuf import timestamp_pb2
@@ -14,12 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ingestd.v1 import event_pb2, ingest_service_pb2
 from server.access import Access
 from server.clock import Clock
-from server.errors import InvalidArgument, Unauthenticated, Unavailable
+from server.errors import IngestdError, InvalidArgument, ResourceExhausted, Unauthenticated, Unavailable
 from server.ids import UuidV7
 from server.normalize import Violation, normalize
 from server.pipeline import Call
 from storage.events import EventRepository, EventRow
+from storage.services import first_services, has_service
 from storage.writer import CommitFailed, GroupWriter, KeyRevoked, Stored, WriterClosed
+
+__all__ = ["EventRow", "Ingest", "Outcome", "Prepared", "Stored", "Written", "rejection_status"]
 
 pb = ingest_service_pb2
 
@@ -77,8 +82,58 @@ class Prepared(NamedTuple):
     redacted_count: int
 
 
+class Outcome(enum.Enum):
+    """What became of a write, in the terms every vendor answers in."""
+
+    #: Every valid event is committed (a repeated idempotency key counts as stored).
+    STORED = "stored"
+    #: An atomic write held invalid events: nothing was written.
+    REJECTED = "rejected"
+    #: The key was revoked before the commit: nothing was written.
+    REVOKED = "revoked"
+    #: The project's daily event limit is reached: nothing was written.
+    OVER_QUOTA = "over_quota"
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The answer of the ingest port (`Ingest.write`, `Ingest.commit`).
+
+    `stored` holds the valid events' results in input order, skipping the rejected ones (empty
+    unless STORED); `rejected` the invalid events' violations by input index. `refusal` is the
+    domain error behind REVOKED (`Unauthenticated`) or OVER_QUOTA (`ResourceExhausted`, with
+    `retry_after_s` and the `limit` in its metadata).
+    """
+
+    outcome: Outcome
+    stored: list[Stored] = field(default_factory=list)
+    rejected: dict[int, list[Violation]] = field(default_factory=dict)
+    redacted_count: int = 0
+    refusal: IngestdError | None = None
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for s in self.stored if s.duplicate)
+
+    @property
+    def reason(self) -> str:
+        """REVOKED or OVER_QUOTA: the refusal's reason (`KEY_REVOKED`, ...); else empty."""
+        return self.refusal.reason if self.refusal is not None else ""
+
+    @property
+    def retry_after_s(self) -> int:
+        """OVER_QUOTA: whole seconds until the limit resets, at least 1."""
+        delay = self.refusal.retry_after_s if self.refusal is not None else None
+        return max(1, int(delay or 1))
+
+    @property
+    def limit(self) -> int:
+        """OVER_QUOTA: the project's daily event limit."""
+        return int(self.refusal.metadata.get("limit", "0")) if self.refusal is not None else 0
+
+
 class Ingest:
-    """Writes events into projects."""
+    """Writes events into projects: the one port between the dialects and storage."""
 
     def __init__(
         self,
@@ -110,7 +165,7 @@ class Ingest:
             raise InvalidArgument(
                 [(f"events[{i}].{f}", d) for i, violations in sorted(rejected.items()) for f, d in violations]
             )
-        stored = await self.commit(call, rows)
+        stored = await self._store(call, rows)
         response = pb.WriteEventsResponse()
         results = response.results
         stored_iter = iter(stored)
@@ -164,7 +219,7 @@ class Ingest:
                     response.rejections.add(index=offset + index, error=rejection_status(violations))
                 response.rejected_count += len(rejected)
                 offset += len(message.events)
-                in_flight.append(asyncio.ensure_future(self.commit(call, rows)))
+                in_flight.append(asyncio.ensure_future(self._store(call, rows)))
                 if len(in_flight) >= _STREAM_WINDOW:
                     await settle(in_flight.pop(0))
             while in_flight:
@@ -210,13 +265,52 @@ class Ingest:
                 rejected[index] = row
         return Prepared(rows, rejected, redacted)
 
-    async def commit(self, call: Call, rows: Sequence[EventRow], *, keyless: bool = False) -> list[Stored]:
-        """Commits rows through the group writer, in the caller's key's name; with `keyless`, in no
-        key's name, for a vendor's documented open mode (Operyn's) that the server's
-        configuration, not the call, allows.
+    async def write(
+        self,
+        call: Call,
+        project: str,
+        events: Sequence[event_pb2.Event],
+        *,
+        dialect: str,
+        atomic: bool = False,
+        keyless: bool = False,
+    ) -> Written:
+        """Prepares `events` (normalized, redacted) and commits the valid ones in the call's key's
+        name. With `atomic`, one invalid event means none is written (REJECTED).
+
+        With `keyless`, the commit is in no key's name, for a vendor's documented open mode
+        (Operyn's) that the server's configuration, not the call, allows.
+
+        Raises:
+            Unavailable: the database or the server is going away; a retry may succeed.
+        """
+        rows, rejected, redacted = await self.prepare(project, events, dialect=dialect)
+        if atomic and rejected:
+            return Written(Outcome.REJECTED, rejected=rejected, redacted_count=redacted)
+        written = await self.commit(call, rows, keyless=keyless)
+        return Written(written.outcome, written.stored, rejected, redacted, written.refusal)
+
+    async def commit(self, call: Call, rows: Sequence[EventRow], *, keyless: bool = False) -> Written:
+        """Commits rows that `prepare` made, for a dialect that must look at them first
+        (Logister's all-or-nothing batch); otherwise as `write`.
+
+        Raises:
+            Unavailable: the database or the server is going away; a retry may succeed.
+        """
+        try:
+            stored = await self._store(call, rows, keyless=keyless)
+        except Unauthenticated as refusal:
+            return Written(Outcome.REVOKED, refusal=refusal)
+        except ResourceExhausted as refusal:
+            return Written(Outcome.OVER_QUOTA, refusal=refusal)
+        return Written(Outcome.STORED, stored)
+
+    async def _store(self, call: Call, rows: Sequence[EventRow], *, keyless: bool = False) -> list[Stored]:
+        """Commits rows through the group writer.
 
         Raises:
             Unauthenticated: the key was revoked before the commit.
+            ResourceExhausted: the project's daily event limit.
             Unavailable: the database or the server is going away; a retry may succeed.
         """
         reservation = await self._quotas.reserve(rows[0].project_id, len(rows)) if rows else None
@@ -235,13 +329,25 @@ class Ingest:
                 raise Unavailable("server shutting down; retry", retry_after_s=1.0) from None
             raise
 
-    async def existing(self, project: str, keys: Sequence[str]) -> dict[str, str]:
-        """The stored event id of each of `keys` already used in `project`, for dialects that must
-        tell duplicates apart before they decide to write (Logister's all-or-nothing batch)."""
+    async def stored_kinds(self, project: str, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The stored event id and kind of each of `keys` already used in `project`, for dialects
+        that must tell duplicates apart before they decide to write (Logister's all-or-nothing
+        batch, and its span-versus-event conflicts)."""
         if not keys:
             return {}
         async with self._sessions() as session:
-            return await EventRepository(session).ids_for_keys(project, keys)
+            return await EventRepository(session).kinds_for_keys(project, keys)
+
+    async def first_services(self, project: str, count: int) -> list[str]:
+        """Up to `count` distinct services that `project`'s events name, in ascending order; fewer
+        means these are all."""
+        async with self._sessions() as session:
+            return await first_services(session, project, count)
+
+    async def has_service(self, project: str, service: str) -> bool:
+        """Whether any event of `project` names `service`."""
+        async with self._sessions() as session:
+            return await has_service(session, project, service)
 
     def check_batch_size(self, events: Sequence[event_pb2.Event]) -> None:
         """Raises InvalidArgument unless there are 1 to `max_batch_events` events."""

@@ -23,6 +23,8 @@ from server.normalize import valid_timestamp
 from server.pipeline import Call
 from storage.events import EventFilter, EventRepository, timestamp_us
 
+__all__ = ["EventFilter", "EventQueries", "EventScan"]
+
 pb = event_service_pb2
 
 #: Events read per query while a scan matches what SQL cannot (a viewer's tenant, LogStitch's filters).
@@ -81,6 +83,10 @@ class EventQueries:
         self._access = access
         self._sessions = sessions
 
+    def scan(self, project: str, where: EventFilter, before: str | None) -> EventScan:
+        """A scan of `project`'s events that pass `where`, newest first, older than `before`."""
+        return EventScan(self._sessions, project, where, before)
+
     async def list_events(self, call: Call, request: pb.ListEventsRequest) -> pb.ListEventsResponse:
         project, tenant = await self._access.events(call.principal, request.project)
         size = paging.page_size(request.page_size)
@@ -127,7 +133,7 @@ class EventQueries:
         if where.kind not in (0, event_pb2.KIND_AUDIT):
             return None
         where = dataclasses.replace(where, kind=event_pb2.KIND_AUDIT)
-        scan = EventScan(self._sessions, project, where, before)
+        scan = self.scan(project, where, before)
         async with aclosing(scan.events()) as events:
             async for event in events:
                 if event.audit.tenant_id != tenant:

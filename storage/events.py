@@ -132,16 +132,17 @@ class EventRepository:
         result = await self._session.execute(statement, [row._asdict() for row in rows])
         return {(p, k) for p, k in result}
 
-    async def ids_for_keys(self, project_id: str, keys: Iterable[str]) -> dict[str, str]:
-        """The stored event id of each idempotency key of `project_id` that exists."""
+    async def kinds_for_keys(self, project_id: str, keys: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """The stored event id and kind of each idempotency key of `project_id` that exists."""
         wanted = list(keys)
         if not wanted:
             return {}
-        statement = select(_events.c.idempotency_key, _events.c.id).where(
-            _events.c.project_id == project_id, _events.c.idempotency_key.in_(wanted)
+        c = _events.c
+        statement = select(c.idempotency_key, c.id, c.kind).where(
+            c.project_id == project_id, c.idempotency_key.in_(wanted)
         )
         result = await self._session.execute(statement)
-        return {k: i for k, i in result}
+        return {k: (i, int(kind)) for k, i, kind in result}
 
     async def get(self, project_id: str, event_id: str) -> bytes | None:
         """The serialized event, or None."""

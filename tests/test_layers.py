@@ -1,6 +1,7 @@
 """The dependency rule (style.md): storage knows nothing of server or gateway, gateway nothing of
-server or storage, and in server only the composition root, and the in-process dispatcher that
-implements the gateway's `Dispatcher`, reach the gateway."""
+server or storage, in server only the composition root, and the in-process dispatcher that
+implements the gateway's `Dispatcher`, reach the gateway, and the vendor dialects reach storage
+only through the ingest port. Every module is checked, at any depth."""
 
 from __future__ import annotations
 
@@ -37,5 +38,17 @@ def test_lower_layers_import_no_upper_layer(package: str, forbidden: set[str]) -
 
 
 def test_only_the_composition_root_reaches_the_gateway() -> None:
-    importers = sorted(path.name for path in (ROOT / "server").glob("*.py") if "gateway" in _imports(path))
-    assert set(importers) <= {"main.py", "dispatch.py"}
+    server = ROOT / "server"
+    importers = {str(p.relative_to(server)) for p in server.rglob("*.py") if "gateway" in _imports(p)}
+    assert importers <= {"main.py", "dispatch.py"}
+
+
+def test_vendor_dialects_reach_storage_only_through_the_ingest_port() -> None:
+    """A dialect parses, translates, writes through `server.ingest.Ingest` and answers: it opens no
+    session and names no table, so storage can change under it."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imports(path) & {"storage", "sqlalchemy"})
+        for path in (ROOT / "server" / "dialects").rglob("*.py")
+        if _imports(path) & {"storage", "sqlalchemy"}
+    }
+    assert offenders == {}

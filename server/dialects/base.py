@@ -16,7 +16,6 @@ from typing import Protocol, TypeVar
 
 import orjson
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.access import Access
 from server.admin import Admin
@@ -26,6 +25,7 @@ from server.config import Settings
 from server.ids import UuidV7
 from server.ingest import Ingest
 from server.pipeline import Call, Endpoint
+from server.queries import EventQueries
 from server.redaction.service import RedactionRules
 from server.streams import Streams
 from server.viewer_tokens import ViewerTokens
@@ -42,7 +42,7 @@ class VendorContext:
 
     ingest: Ingest
     access: Access
-    sessions: async_sessionmaker[AsyncSession]
+    queries: EventQueries
     clock: Clock
     ids: UuidV7
     settings: Settings

@@ -26,12 +26,11 @@ from server.dialects import logister, logister_checkin
 from server.dialects.base import VendorContext, method, reply
 from server.dialects.logister_limits import Refusal, check_limits, decode_batch, legacy_id
 from server.dialects.logister_ratelimit import FixedWindowLimiter, Window
-from server.errors import ResourceExhausted, Unauthenticated
+from server.errors import Unauthenticated
 from server.ids import random_uuid
+from server.ingest import EventRow, Outcome, Stored, Written
 from server.keys import PROJECT, SERVER
 from server.pipeline import Call, Endpoint
-from storage.events import EventRepository, EventRow
-from storage.writer import Stored
 
 SERVICE = "ingestd.compat.logister.v1.LogisterService"
 R = TypeVar("R", bound=Message)
@@ -243,10 +242,10 @@ class LogisterServicer:
             errors[valid[position][0]] = _violation_messages(violations)
         kept = [entry for position, entry in enumerate(valid) if position not in rejected]
         valid_rows = [(index, t, row) for (index, t), row in zip(kept, rows, strict=True)]
-        existing = await self._context.ingest.existing(
+        existing = await self._context.ingest.stored_kinds(
             project, [t.event.idempotency_key for _, t, _ in valid_rows]
         )
-        errors.update(await self._conflicts(project, [(i, t) for i, t, _ in valid_rows], existing))
+        errors.update(_conflicts([(i, t) for i, t, _ in valid_rows], existing))
         if errors:
             # All or nothing: nothing is written, and what was stored before stays `accepted`.
             duplicates_by_index = {
@@ -321,63 +320,60 @@ class LogisterServicer:
         return window
 
     async def _store_one(self, call: Call, project: str, translated: logister.Translated) -> Stored:
-        rows, rejected, _ = await self._context.ingest.prepare(
-            project, [translated.event], dialect="logister"
+        written = await self._context.ingest.write(
+            call, project, [translated.event], dialect="logister", atomic=True
         )
-        if rejected:
-            raise _Answered(422, {"errors": _violation_messages(rejected[0])})
-        stored = (await self._commit(call, rows))[0]
-        if stored.duplicate and await self._stored_spans(project, [stored.event_id]) != {
-            stored.event_id: translated.span
-        }:
-            raise _Answered(422, {"errors": [_CONFLICT]})
+        if written.outcome is Outcome.REJECTED:
+            raise _Answered(422, {"errors": _violation_messages(written.rejected[0])})
+        stored = _stored(written)[0]
+        if stored.duplicate:
+            key = translated.event.idempotency_key
+            kinds = await self._context.ingest.stored_kinds(project, [key])
+            if key in kinds and (kinds[key][1] == event_pb2.KIND_SPAN) != translated.span:
+                raise _Answered(422, {"errors": [_CONFLICT]})
         call.log.update(project=project, duplicate=stored.duplicate)
         return stored
 
     async def _commit(self, call: Call, rows: Sequence[EventRow]) -> list[Stored]:
-        try:
-            return await self._context.ingest.commit(call, rows)
-        except Unauthenticated:
-            # Revoked between authentication and the commit: Logister's answer to a revoked key.
-            raise _Answered(401, {"error": "Unauthorized"}) from None
-        except ResourceExhausted as exc:
-            # The project's daily event limit: answered like Logister's own limits, with a window
-            # that ends at the next UTC midnight.
-            retry_after = int(exc.retry_after_s or 1)
-            body = {
-                "error": "Daily event limit exceeded",
-                "limit": int(exc.metadata.get("limit", "0")),
-                "window_seconds": 86_400,
-                "retry_after": retry_after,
-            }
-            raise _Answered(429, body, {"retry-after": str(retry_after)}) from None
+        return _stored(await self._context.ingest.commit(call, rows))
 
-    async def _conflicts(
-        self, project: str, valid: list[tuple[int, logister.Translated]], existing: dict[str, str]
-    ) -> dict[int, list[str]]:
-        """The batch entries whose uuid names an event of the other signal (span versus event),
-        stored before or earlier in the batch."""
-        stored = await self._stored_spans(project, list(existing.values()))
-        seen: dict[str, bool] = {}
-        conflicts: dict[int, list[str]] = {}
-        for index, translated in valid:
-            key = translated.event.idempotency_key
-            earlier = stored.get(existing[key]) if key in existing else seen.get(key)
-            if earlier is not None and earlier != translated.span:
-                conflicts[index] = [_CONFLICT]
-            seen.setdefault(key, translated.span)
-        return conflicts
 
-    async def _stored_spans(self, project: str, event_ids: list[str]) -> dict[str, bool]:
-        """Whether each stored event is a span."""
-        if not event_ids:
-            return {}
-        async with self._context.sessions() as session:
-            payloads = await EventRepository(session).payloads(project, event_ids)
-        return {
-            event_id: event_pb2.Event.FromString(payload).kind == event_pb2.KIND_SPAN
-            for event_id, payload in payloads.items()
+def _stored(written: Written) -> list[Stored]:
+    """The stored events of a write, or Logister's answer to a refused one.
+
+    Raises:
+        _Answered: 401 for a key revoked between authentication and the commit; 429 past the
+            project's daily event limit, answered like Logister's own limits, with a window that
+            ends at the next UTC midnight.
+    """
+    if written.outcome is Outcome.REVOKED:
+        raise _Answered(401, {"error": "Unauthorized"})
+    if written.outcome is Outcome.OVER_QUOTA:
+        retry_after = written.retry_after_s
+        body = {
+            "error": "Daily event limit exceeded",
+            "limit": written.limit,
+            "window_seconds": 86_400,
+            "retry_after": retry_after,
         }
+        raise _Answered(429, body, {"retry-after": str(retry_after)})
+    return written.stored
+
+
+def _conflicts(
+    valid: list[tuple[int, logister.Translated]], existing: dict[str, tuple[str, int]]
+) -> dict[int, list[str]]:
+    """The batch entries whose uuid names an event of the other signal (span versus event),
+    stored before or earlier in the batch."""
+    seen: dict[str, bool] = {}
+    conflicts: dict[int, list[str]] = {}
+    for index, translated in valid:
+        key = translated.event.idempotency_key
+        earlier = existing[key][1] == event_pb2.KIND_SPAN if key in existing else seen.get(key)
+        if earlier is not None and earlier != translated.span:
+            conflicts[index] = [_CONFLICT]
+        seen.setdefault(key, translated.span)
+    return conflicts
 
 
 def _accepted(index: int, kind: str, uuid: str, *, duplicate: bool) -> dict[str, object]:

@@ -26,11 +26,11 @@ import re
 from typing import Any
 
 from google.protobuf import timestamp_pb2
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import admin_service_pb2
 from server import viewer_tokens
+from server.admin import Admin
 from server.dialects.base import VendorContext, method
 from server.dialects.common import zod_expected
 from server.dialects.logstitch import Detail
@@ -47,7 +47,6 @@ from server.dialects.logstitch_query import format_timestamp
 from server.errors import NotFound
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER, Principal
 from server.pipeline import Call, Endpoint
-from storage.accounts import ApiKeyRepository
 
 SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
 MAX_NAME_CHARS = 100
@@ -122,7 +121,7 @@ class LogStitchKeysServicer:
     async def revoke_key(self, call: Call, request: pb.RevokeKeyRequest) -> pb.RevokeKeyResponse:
         try:
             principal = await authenticate(call, (MASTER, PROJECT))
-            if not await _may_revoke(self._context.sessions, principal, request.id):
+            if not await _may_revoke(self._context.admin, principal, request.id):
                 raise Refusal(404, "not_found", "API key not found")
             try:
                 key = await self._context.admin.revoke_api_key(principal.organization, request.id)
@@ -176,14 +175,13 @@ def _scope(principal: Principal) -> str:
     return "" if principal.kind == MASTER else principal.project or ""
 
 
-async def _may_revoke(sessions: async_sessionmaker[AsyncSession], principal: Principal, key_id: str) -> bool:
+async def _may_revoke(admin: Admin, principal: Principal, key_id: str) -> bool:
     """Whether `principal` may revoke the key: a master key any of its organization's, a project
     key its own project's. Revoke itself answers for a key that does not exist."""
     if principal.kind == MASTER:
         return True
-    async with sessions() as session:
-        record = await ApiKeyRepository(session).get(principal.organization, key_id)
-    return record is not None and record.project_id == principal.project
+    project = await admin.api_key_project(principal.organization, key_id)
+    return project is not None and project == principal.project
 
 
 def _listed(key: admin_service_pb2.ApiKey) -> dict[str, object]:

@@ -28,7 +28,6 @@ from typing import Any
 
 import orjson
 from google.protobuf import struct_pb2, timestamp_pb2
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import event_pb2
@@ -42,8 +41,7 @@ from server.dialects.logstitch import (
     vendor_id,
 )
 from server.dialects.logstitch_common import decode_cursor, encode_cursor
-from server.queries import EventScan
-from storage.events import EventFilter
+from server.queries import EventFilter, EventQueries
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -135,7 +133,7 @@ def parse_query(request: pb.ListEventsRequest) -> EventQuery:
     )
 
 
-async def list_page(sessions: async_sessionmaker[AsyncSession], project: str, query: EventQuery) -> Page:
+async def list_page(queries: EventQueries, project: str, query: EventQuery) -> Page:
     """The page of `project`'s audit events that `query` asks for, newest first."""
     where = EventFilter(
         kind=event_pb2.KIND_AUDIT,
@@ -145,7 +143,7 @@ async def list_page(sessions: async_sessionmaker[AsyncSession], project: str, qu
         text=query.action,
     )
     matched: list[event_pb2.Event] = []
-    scan = EventScan(sessions, project, where, query.before_id)
+    scan = queries.scan(project, where, query.before_id)
     async with aclosing(scan.events()) as events:
         async for event in events:
             if query.matches(event):

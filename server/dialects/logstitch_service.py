@@ -25,7 +25,8 @@ from server.dialects.logstitch_common import Refusal, answer, authenticate, prep
 from server.dialects.logstitch_keys_service import LogStitchKeysServicer
 from server.dialects.logstitch_redaction_service import LogStitchRedactionServicer
 from server.dialects.logstitch_streams_service import LogStitchStreamsServicer
-from server.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from server.errors import PermissionDenied
+from server.ingest import Outcome
 from server.keys import MASTER, PROJECT, VIEWER
 from server.pipeline import Call, Endpoint
 
@@ -60,20 +61,18 @@ class LogStitchServicer:
             principal = await authenticate(call, _EVENT_KEYS)
             project = await project_of(self._context, principal, request.project_id, write=True)
             rows, _, redacted = await prepare_events(self._context, project, request.body.data)
-            try:
-                stored = await self._context.ingest.commit(call, rows)
-            except Unauthenticated:
-                raise Refusal(401, "key_revoked", "This API key has been revoked") from None
-            except ResourceExhausted as exc:  # the project's daily event limit
-                limit = int(exc.metadata.get("limit", "0"))
-                message = f"Daily limit of {limit:,} events exceeded; it resets at 00:00 UTC"
-                raise Refusal(429, "daily_event_limit_reached", message) from None
+            written = await self._context.ingest.commit(call, rows)
+            if written.outcome is Outcome.REVOKED:
+                raise Refusal(401, "key_revoked", "This API key has been revoked")
+            if written.outcome is Outcome.OVER_QUOTA:  # the project's daily event limit
+                message = f"Daily limit of {written.limit:,} events exceeded; it resets at 00:00 UTC"
+                raise Refusal(429, "daily_event_limit_reached", message)
         except Refusal as refusal:
             return refuse(call, pb.SendEventsResponse, refusal)
-        duplicates = sum(s.duplicate for s in stored)
-        call.log.update(project=project, accepted=len(stored) - duplicates, duplicates=duplicates)
+        duplicates = written.duplicates
+        call.log.update(project=project, accepted=len(written.stored) - duplicates, duplicates=duplicates)
         body_out = {
-            "ids": [logstitch.vendor_id(s.event_id) for s in stored],
+            "ids": [logstitch.vendor_id(s.event_id) for s in written.stored],
             "redacted_count": redacted,
         }
         return answer(call, pb.SendEventsResponse, 201, body_out)
@@ -99,7 +98,7 @@ class LogStitchServicer:
                 query = dataclasses.replace(query, tenant_id=tenant)
         except Refusal as refusal:
             return refuse(call, pb.ListEventsResponse, refusal)
-        page = await logstitch_query.list_page(self._context.sessions, project, query)
+        page = await logstitch_query.list_page(self._context.queries, project, query)
         call.log.update(project=project, returned=len(page.events))
         body = {
             "events": [logstitch_query.listed(event) for event in page.events],

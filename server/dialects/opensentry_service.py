@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from ingestd.compat.opensentry.v1 import opensentry_service_pb2 as pb
 from server.dialects import opensentry
 from server.dialects.base import VendorContext, method, reply
-from server.errors import ResourceExhausted, Unauthenticated
+from server.errors import Unauthenticated
 from server.ids import random_uuid
+from server.ingest import Outcome
 from server.keys import PROJECT, PUBLIC
 from server.pipeline import Call, Endpoint
 
@@ -83,22 +84,20 @@ class OpenSentryServicer:
         project = await self._project(call, key)
         if project is None:
             return _refuse(call, 403, "Invalid DSN key", "key refused")
-        rows, rejected, _ = await self._context.ingest.prepare(project, events, dialect="opensentry")
-        if rejected:
+        written = await self._context.ingest.write(call, project, events, dialect="opensentry", atomic=True)
+        if written.outcome is Outcome.REJECTED:
             # Open Sentry's schema passed, but ingestd cannot store an item (a limit of the
             # canonical event): refused whole, as a schema failure would be.
-            index, violations = min(rejected.items())
+            index, violations = min(written.rejected.items())
             field, problem = violations[0]
             return _refuse(call, 400, "Invalid payload", f"[{index}].{field}: {problem}")
-        try:
-            await self._context.ingest.commit(call, rows)
-        except Unauthenticated:
+        if written.outcome is Outcome.REVOKED:
             return _refuse(call, 403, "Invalid DSN key", "key revoked")
-        except ResourceExhausted as exc:  # the project's daily event limit
-            call.response_metadata["retry-after"] = str(int(exc.retry_after_s or 1))
-            return _refuse(call, 429, "Daily event limit exceeded", exc.reason)
+        if written.outcome is Outcome.OVER_QUOTA:  # the project's daily event limit
+            call.response_metadata["retry-after"] = str(written.retry_after_s)
+            return _refuse(call, 429, "Daily event limit exceeded", written.reason)
         batch_id = random_uuid()
-        call.log.update(project=project, batch_id=batch_id, accepted=len(rows))
+        call.log.update(project=project, batch_id=batch_id, accepted=len(written.stored))
         return reply(call, pb.IngestResponse, 202, {"id": batch_id})
 
     async def _project(self, call: Call, key: str) -> str | None:

@@ -27,17 +27,15 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingestd.compat.operyn.v1 import operyn_service_pb2 as pb
 from ingestd.v1 import event_pb2
 from server.dialects import operyn
 from server.dialects.base import VendorContext, method, reply
-from server.errors import Internal, NotFound, ResourceExhausted, Unauthenticated
+from server.errors import Internal, NotFound, Unauthenticated
+from server.ingest import Ingest, Outcome, Written
 from server.keys import PROJECT, SERVER
 from server.pipeline import Call, Endpoint
-from storage.services import first_services, has_service
-from storage.writer import Stored
 
 SERVICE = "ingestd.compat.operyn.v1.OperynService"
 
@@ -52,7 +50,6 @@ _UNAUTHORIZED = {"statusCode": 401, "message": "Invalid or missing API key"}
 _EXPRESS_ERRORS = {400: "Bad Request", 413: "Payload Too Large", 415: "Unsupported Media Type"}
 
 R = TypeVar("R", bound=Message)
-T = TypeVar("T")
 
 
 class ServiceLimitExceeded(Exception):
@@ -75,44 +72,46 @@ class ServiceLimit:
     is a guard against runaway cardinality, not a billing boundary.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], limit: int) -> None:
-        self._sessions = sessions
+    def __init__(self, ingest: Ingest, limit: int) -> None:
+        self._ingest = ingest
         self._limit = limit
         self._known: dict[str, set[str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def run(self, project: str, services: Collection[str], commit: Callable[[], Awaitable[T]]) -> T:
-        """Runs `commit` if `project` may hold `services`; remembers them once it has.
+    async def run(
+        self, project: str, services: Collection[str], write: Callable[[], Awaitable[Written]]
+    ) -> Written:
+        """Runs `write` if `project` may hold `services`; remembers them once they are stored.
 
         Raises:
             ServiceLimitExceeded: nothing was committed.
         """
         known = self._known.setdefault(project, set())
         if known.issuperset(services):
-            return await commit()
+            return await write()
         async with self._locks.setdefault(project, asyncio.Lock()):
             unseen = sorted(set(services) - known)
             if unseen:
                 await self._check(project, known, unseen)
-            result = await commit()
-            known.update(unseen)
-            return result
+            written = await write()
+            if written.outcome is Outcome.STORED:
+                known.update(unseen)
+            return written
 
     async def _check(self, project: str, known: set[str], unseen: Sequence[str]) -> None:
-        async with self._sessions() as session:
-            if len(known) <= self._limit:
-                known.update(await first_services(session, project, self._limit + 1))
-            new = [s for s in unseen if s not in known]
-            if len(known) <= self._limit:
-                # The first `limit + 1` services were all there are: none of `new` is stored.
-                if new and len(known) + len(new) > self._limit:
-                    raise ServiceLimitExceeded(new[0], self._limit)
-                return
-            # Already over the limit (services stored by other means): only stored ones pass.
-            for service in new:
-                if not await has_service(session, project, service):
-                    raise ServiceLimitExceeded(service, self._limit)
-                known.add(service)
+        if len(known) <= self._limit:
+            known.update(await self._ingest.first_services(project, self._limit + 1))
+        new = [s for s in unseen if s not in known]
+        if len(known) <= self._limit:
+            # The first `limit + 1` services were all there are: none of `new` is stored.
+            if new and len(known) + len(new) > self._limit:
+                raise ServiceLimitExceeded(new[0], self._limit)
+            return
+        # Already over the limit (services stored by other means): only stored ones pass.
+        for service in new:
+            if not await self._ingest.has_service(project, service):
+                raise ServiceLimitExceeded(service, self._limit)
+            known.add(service)
 
 
 class OperynServicer:
@@ -123,7 +122,7 @@ class OperynServicer:
         settings = context.settings
         self._max_depth = settings.http_max_json_depth
         self._max_events = settings.max_batch_events
-        self._limit = ServiceLimit(context.sessions, settings.operyn_default_organization_services)
+        self._limit = ServiceLimit(context.ingest, settings.operyn_default_organization_services)
 
     def endpoints(self) -> list[Endpoint]:
         return [
@@ -212,14 +211,14 @@ class OperynServicer:
         except operyn.Invalid as invalid:
             return answer(400, {"statusCode": 400, "message": invalid.message})
 
-        async def commit() -> list[Stored]:
+        async def commit() -> Written:
             return await self._context.ingest.commit(call, rows, keyless=keyless)
 
         try:
             if limited:
-                stored = await self._limit.run(project, operyn.services(events), commit)
+                written = await self._limit.run(project, operyn.services(events), commit)
             else:
-                stored = await commit()
+                written = await commit()
         except ServiceLimitExceeded as exc:
             call.log.update(project=project, reason="SERVICE_LIMIT")
             message = (
@@ -227,14 +226,14 @@ class OperynServicer:
                 f"and '{exc.service}' would be one more. Send your organization ID in x-organization-id."
             )
             return answer(403, {"statusCode": 403, "message": message})
-        except Unauthenticated as exc:  # the key was revoked before the commit
-            call.log.update(reason=exc.reason)
+        if written.outcome is Outcome.REVOKED:  # the key was revoked before the commit
+            call.log.update(reason=written.reason)
             return answer(401, _UNAUTHORIZED)
-        except ResourceExhausted as exc:  # the project's daily event limit
-            call.log.update(project=project, reason=exc.reason)
-            limit = exc.metadata.get("limit", "0")
-            body = {"statusCode": 429, "message": f"Daily event limit of {limit} events reached"}
-            return reply(call, response_class, 429, body, {"retry-after": str(int(exc.retry_after_s or 1))})
+        if written.outcome is Outcome.OVER_QUOTA:  # the project's daily event limit
+            call.log.update(project=project, reason=written.reason)
+            body = {"statusCode": 429, "message": f"Daily event limit of {written.limit} events reached"}
+            return reply(call, response_class, 429, body, {"retry-after": str(written.retry_after_s)})
+        stored = written.stored
         call.log.update(project=project, accepted=len(stored), open=keyless or None)
         if batch:
             return answer(202, {"accepted": len(stored)})

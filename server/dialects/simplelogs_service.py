@@ -23,7 +23,8 @@ from __future__ import annotations
 from ingestd.compat.simplelogs.v1 import simplelogs_service_pb2 as pb
 from server.dialects import simplelogs
 from server.dialects.base import VendorContext, method, reply
-from server.errors import ResourceExhausted, Unauthenticated
+from server.errors import Unauthenticated
+from server.ingest import Outcome
 from server.keys import CLIENT, SERVER
 from server.origins import origin_allowed
 from server.pipeline import Call, Endpoint
@@ -73,22 +74,20 @@ class SimpleLogsServicer:
             return _message(call, 403, "Forbidden")
         project = await self._context.access.project(principal, "", write=True)
         translation = simplelogs.to_events(enqueue)
-        rows, rejected, _ = await self._context.ingest.prepare(
-            project, translation.events, dialect="simplelogs"
-        )
-        try:
-            stored = await self._context.ingest.commit(call, rows)
-        except ResourceExhausted as exc:
+        written = await self._context.ingest.write(call, project, translation.events, dialect="simplelogs")
+        if written.outcome is Outcome.REVOKED:
+            raise Unauthenticated("API key revoked", reason=written.reason)
+        if written.outcome is Outcome.OVER_QUOTA:
             # compat.md §6.1: "Over-quota still answers 202". The events are dropped, and the
             # call's log line says why.
             call.log.update(project=project, entries=len(enqueue.entries), dropped=len(enqueue.entries))
-            call.log.update(refused=exc.reason)
+            call.log.update(refused=written.reason)
             return reply(call, pb.EnqueueResponse, 202, {"queued": True})
         call.log.update(
             project=project,
             entries=len(enqueue.entries),
-            accepted=sum(not s.duplicate for s in stored),
-            dropped=len(translation.dropped) + len(rejected),
+            accepted=len(written.stored) - written.duplicates,
+            dropped=len(translation.dropped) + len(written.rejected),
         )
         return reply(call, pb.EnqueueResponse, 202, {"queued": True})
 
