@@ -12,6 +12,8 @@ Contract:
   (`Content-Encoding: gzip`) is inflated first, and NDJSON (`Content-Type: application/x-ndjson`)
   is parsed line by line. `GET /healthz` answers 200. No access log.
 - Both listen on 127.0.0.1 only, and exit 0 on SIGTERM or SIGINT.
+- `aiohttp --workers N`: N such processes on the one port (SO_REUSEPORT), under this process,
+  which passes SIGTERM or SIGINT on: the baseline beside `ingestd serve --workers N`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import subprocess
 import sys
+import time
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -128,13 +132,13 @@ def aiohttp_runner() -> web.AppRunner:
     return web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
 
 
-async def serve_aiohttp(port: int) -> None:
+async def serve_aiohttp(port: int, *, reuse_port: bool = False) -> None:
     """Serves the bare aiohttp handler on 127.0.0.1:`port` until SIGTERM or SIGINT."""
     stop = _stop_event()
     runner = aiohttp_runner()
     await runner.setup()
     try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.TCPSite(runner, "127.0.0.1", port, reuse_port=reuse_port).start()
         print(f"bare aiohttp serving on 127.0.0.1:{port}", flush=True)
         await stop.wait()
     finally:
@@ -145,10 +149,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bare", description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("grpc", "aiohttp"))
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1, help="aiohttp only: processes on the port")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.kind == "aiohttp" and args.workers > 1:
+        return _supervise_aiohttp(args.port, args.workers)
     # The same event loop as ingestd's (uvloop where installed), so a ratio measures ingestd's cost.
-    runtime.run(serve_grpc(args.port) if args.kind == "grpc" else serve_aiohttp(args.port))
+    runtime.run(
+        serve_grpc(args.port) if args.kind == "grpc" else serve_aiohttp(args.port, reuse_port=args.reuse_port)
+    )
     return 0
+
+
+def _supervise_aiohttp(port: int, workers: int) -> int:
+    argv = [sys.executable, "-m", "bench.bare", "aiohttp", "--port", str(port), "--reuse-port"]
+    children = [subprocess.Popen(argv) for _ in range(workers)]
+    stopping: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, _: stopping.append(received))
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.1)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    return max(abs(child.wait()) for child in children)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ class Target:
     protocol: str
     scenarios: tuple[str, ...]
     database: str = ""
+    #: Server processes on the one port: `ingestd serve --workers N`, or N bare aiohttp handlers.
+    workers: int = 1
 
 
 _GRPC = tuple(s.name for s in GRPC_SCENARIOS)
@@ -91,10 +93,28 @@ SQLITE = Target("sqlite", "ingestd on SQLite, gRPC", "grpc", _GRPC, "sqlite")
 POSTGRES = Target("postgres", "ingestd on PostgreSQL, gRPC", "grpc", _GRPC, "postgres")
 HTTP_SQLITE = Target("http-sqlite", "ingestd on SQLite, HTTP gateway", "http", _HTTP, "sqlite")
 HTTP_POSTGRES = Target("http-postgres", "ingestd on PostgreSQL, HTTP gateway", "http", _HTTP, "postgres")
+# Two processes on one port: single events over HTTP, where the transport's CPU is the limit.
+_HTTP_SINGLE = tuple(name for name in _HTTP if name.startswith("http-single:"))
+BARE_AIOHTTP_2 = Target("bare-aiohttp-w2", "2 bare aiohttp processes", "http", _HTTP_SINGLE, workers=2)
+HTTP_SQLITE_2 = Target("http-sqlite-w2", "ingestd --workers 2, SQLite", "http", _HTTP_SINGLE, "sqlite", 2)
+HTTP_POSTGRES_2 = Target(
+    "http-postgres-w2", "ingestd --workers 2, PostgreSQL", "http", _HTTP_SINGLE, "postgres", 2
+)
 
 #: In the order they run: the baselines first, so every ratio has its denominator.
 TARGETS: dict[str, Target] = {
-    t.name: t for t in (BARE_GRPC, BARE_AIOHTTP, SQLITE, POSTGRES, HTTP_SQLITE, HTTP_POSTGRES)
+    t.name: t
+    for t in (
+        BARE_GRPC,
+        BARE_AIOHTTP,
+        BARE_AIOHTTP_2,
+        SQLITE,
+        POSTGRES,
+        HTTP_SQLITE,
+        HTTP_POSTGRES,
+        HTTP_SQLITE_2,
+        HTTP_POSTGRES_2,
+    )
 }
 
 
@@ -307,6 +327,7 @@ async def started(
         if not target.database:
             kind = "grpc" if target is BARE_GRPC else "aiohttp"
             argv = [sys.executable, "-m", "bench.bare", kind, "--port", str(port)]
+            argv += ["--workers", str(target.workers)]
             http_port = port
         else:
             if target.database == "sqlite":
@@ -321,6 +342,7 @@ async def started(
             argv = [sys.executable, "-m", "server", "serve"]
             http_port = free_port()
             env = _ingestd_env(port, http_port, database_url)
+            env["INGESTD_WORKERS"] = str(target.workers)
         child = await Child.spawn(target.name, argv, env, cwd=str(ROOT))
         stack.push_async_callback(child.stop)
         keys = PLACEHOLDER_KEYS

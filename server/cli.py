@@ -20,6 +20,7 @@ from server.errors import IngestdError, InvalidArgument
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
 from server.log import configure_logging
 from server.main import Running, core, running
+from server.supervisor import supervise
 from storage.migrate import upgrade
 
 _KINDS = {"master": MASTER, "project": PROJECT, "public": PUBLIC, "server": SERVER, "client": CLIENT}
@@ -35,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve gRPC (and HTTP, once the gateway lands)")
     serve.add_argument("--grpc-addr", help="host:port for gRPC (env INGESTD_GRPC_ADDR)")
     serve.add_argument("--http-addr", help="host:port for HTTP (env INGESTD_HTTP_ADDR)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the ports, under one supervisor (env INGESTD_WORKERS; default 1)",
+    )
     serve.add_argument(
         "--grpc-upstream",
         help="serve only HTTP, in front of the ingestd at this host:port (env INGESTD_GRPC_UPSTREAM)",
@@ -116,6 +122,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             grpc_addr=getattr(args, "grpc_addr", None),
             http_addr=getattr(args, "http_addr", None),
             grpc_upstream=getattr(args, "grpc_upstream", None),
+            workers=getattr(args, "workers", None),
             database_url=args.database_url,
         )
     except ValueError as exc:
@@ -123,6 +130,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 2
     configure_logging(settings)
     try:
+        if args.command == "serve" and settings.workers > 1 and not settings.grpc_upstream:
+            return supervise(settings, os.environ if environ is None else environ, sys.stdout)
         if args.command == "serve":
             runtime.run(serve(settings))
         elif args.command == "migrate":

@@ -29,6 +29,11 @@ class Settings:
     max_message_bytes: int = 16 * 1024 * 1024
     sqlite_synchronous: str = "FULL"
     migrate_on_start: bool = True
+    # `ingestd serve` runs this many server processes on the same ports, under one supervisor.
+    # `reuse_port` lets a process share its ports (SO_REUSEPORT); the supervisor sets it for its
+    # workers, and a lone server leaves it off, so a second one on a taken port fails at once.
+    workers: int = 1
+    reuse_port: bool = False
     # HTTP gateway. With `grpc_upstream` set the process serves only HTTP, in front of the ingestd
     # at that address, and opens no database.
     grpc_upstream: str = ""
@@ -102,6 +107,7 @@ class Settings:
         if self.bootstrap_master_key and self.bootstrap_master_key == self.bootstrap_project_key:
             raise ValueError("the bootstrap master and project keys must differ")
         limits = (
+            self.workers,
             self.max_batch_events,
             self.max_inflight_calls,
             self.http_max_body_bytes,

@@ -97,11 +97,12 @@ class GrpcServer:
         services: Sequence[ServiceDescriptor],
         *,
         max_message_bytes: int,
+        reuse_port: bool = False,
     ) -> None:
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
         ]
         self.server = grpc.aio.server(options=options)
         self.server.add_generic_rpc_handlers(generic_handlers(pipeline, endpoints, services))

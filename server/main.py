@@ -151,7 +151,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         context = VendorContext(
             ingest,
             c.access,
-            c.sessions,
+            queries,
             c.clock,
             c.ids,
             settings,
@@ -174,7 +174,13 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         pipeline = Pipeline(c.authenticator, max_inflight=settings.max_inflight_calls)
         first_start = await bootstrap(settings, c.sessions, c.admin, c.clock)
 
-        grpc_server = GrpcServer(pipeline, endpoints, SERVICES, max_message_bytes=settings.max_message_bytes)
+        grpc_server = GrpcServer(
+            pipeline,
+            endpoints,
+            SERVICES,
+            max_message_bytes=settings.max_message_bytes,
+            reuse_port=settings.reuse_port,
+        )
         grpc_port = grpc_server.bind(settings.grpc_addr)
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop, settings.shutdown_grace_s)
@@ -271,7 +277,7 @@ async def _http_site(settings: Settings, dispatcher: Dispatcher) -> AsyncIterato
     )
     await runner.setup()
     host, _, port = settings.http_addr.rpartition(":")
-    site = web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=False)
+    site = web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=settings.reuse_port)
     try:
         await site.start()
         yield int(runner.addresses[0][1])

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -120,6 +122,7 @@ class GroupWriter:
         self._now_us = now_us
         self._max_group_rows = max_group_rows
         self._statements: WriterStatements = statements_for(engine.dialect.name)
+        self._turn = _WriterTurn.for_engine(engine)
         self._inbox: queue.SimpleQueue[_Submission | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,6 +198,7 @@ class GroupWriter:
         finally:
             self._fail_queued()
             self._disconnect()
+            self._turn.close()
             self._call_soon(self._set_stopped)
 
     def _commit_group(self, group: list[_Submission]) -> None:
@@ -238,7 +242,7 @@ class GroupWriter:
         now_us = self._now_us()
         sql = self._statements
         connection = self._connect()
-        with connection.begin():
+        with self._turn, connection.begin():
             raw = connection.connection.driver_connection
             key_ids = {s.key_id for s in group if s.key_id is not None}
             live = sql.live_keys(raw, key_ids) if key_ids else set()
@@ -356,6 +360,37 @@ class GroupWriter:
         # A closed loop raises RuntimeError: nobody is left waiting for an answer.
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(callback, *args)
+
+
+class _WriterTurn:
+    """Whose turn it is to write a SQLite file, among the processes that share it (`ingestd serve
+    --workers N`, or nodes on one host): an exclusive `flock` on `<file>-writer.lock`, held from
+    BEGIN to COMMIT. SQLite takes one writer at a time anyway, but a writer that finds the file
+    locked polls with growing sleeps (up to 100 ms each); a waiter on the flock is woken the moment
+    the lock is released. Without a file (PostgreSQL, an in-memory database) it does nothing."""
+
+    def __init__(self, path: str | None) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path is not None else None
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> _WriterTurn:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return cls(None)
+        return cls(database + "-writer.lock")
+
+    def __enter__(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _settle(group: list[_Submission]) -> None:

@@ -50,9 +50,12 @@ async def _all_ids(address: str) -> list[str]:
                 return ids
 
 
-async def test_acknowledged_events_survive_sigkill(database_url: str) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_acknowledged_events_survive_sigkill(database_url: str, workers: str) -> None:
+    """With several workers, the SIGKILL of the supervisor takes its workers with it."""
     acknowledged: list[str] = []
-    async with ServerProcess(database_url) as server, grpc.aio.insecure_channel(server.address) as channel:
+    server = ServerProcess(database_url, ("--workers", workers))
+    async with server, grpc.aio.insecure_channel(server.address) as channel:
         stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
 
         async def send(n: int) -> None:

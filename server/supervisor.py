@@ -1,0 +1,156 @@
+"""`ingestd serve --workers N`: N server processes on the same gRPC and HTTP ports.
+
+The supervisor migrates the database once, picks the ports once (port 0 chooses free ones for
+every worker) and holds them reserved, then starts N workers. Each worker is a whole `ingestd
+serve` with those addresses and `INGESTD_REUSE_PORT=true`, so the kernel spreads connections over
+the workers (SO_REUSEPORT). What must hold across workers holds across nodes already: every write
+commits through the database, background jobs (webhook deliveries, monitor sweeps, stream purges)
+are arbitrated by it, and settings caches expire within `settings_cache_ttl_s`.
+
+A worker that dies is started again after a backoff. SIGTERM or SIGINT is passed on to every
+worker; each drains as a lone server does, and the supervisor exits once all have. A worker dies
+with its supervisor (PR_SET_PDEATHSIG), so a SIGKILL of the supervisor leaves nothing serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TextIO
+
+from server.config import Settings
+from storage.migrate import upgrade
+
+# A worker that lived this long before it died is restarted at once; one that keeps dying sooner
+# waits twice as long each time, up to the cap.
+_HEALTHY_AFTER_S = 30.0
+_FIRST_BACKOFF_S = 0.5
+_MAX_BACKOFF_S = 30.0
+_POLL_S = 0.1
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(slots=True)
+class _Worker:
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    backoff_s: float = 0.0
+    restart_at: float = 0.0
+
+
+def supervise(settings: Settings, environ: Mapping[str, str], out: TextIO) -> int:
+    """Runs `settings.workers` workers until SIGTERM or SIGINT; returns the exit status (0 when
+    every worker drained cleanly)."""
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+    with _reserve(settings.grpc_addr) as grpc_addr, _reserve(settings.http_addr) as http_addr:
+        env = {
+            **environ,
+            "INGESTD_GRPC_ADDR": grpc_addr,
+            "INGESTD_HTTP_ADDR": http_addr,
+            "INGESTD_DATABASE_URL": settings.database_url,
+            "INGESTD_WORKERS": "1",
+            "INGESTD_REUSE_PORT": "true",
+            "INGESTD_MIGRATE_ON_START": "false",
+        }
+        print(f"ingestd supervising {settings.workers} workers", file=out, flush=True)
+        stopping: list[int] = []
+        previous = {s: signal.signal(s, lambda signum, _: stopping.append(signum)) for s in _STOP_SIGNALS}
+        try:
+            workers = [_Worker(i) for i in range(settings.workers)]
+            for worker in workers:
+                _start(worker, env)
+            while not stopping:
+                _restart_the_dead(workers, env, out)
+                time.sleep(_POLL_S)
+            return _drain(workers, settings.shutdown_grace_s + 10.0)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _reserve(address: str) -> Iterator[str]:
+    """Binds `address` with SO_REUSEPORT without listening, so its port (chosen now when it is 0)
+    stays this server's between worker restarts; yields `host:port`. A bound socket that does not
+    listen is given no connections."""
+    written, _, port = address.rpartition(":")
+    written = written or "127.0.0.1"
+    host = written.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as reserved:
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        reserved.bind((host, int(port)))
+        yield f"{written}:{reserved.getsockname()[1]}"
+
+
+def _start(worker: _Worker, env: Mapping[str, str]) -> None:
+    worker.process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve"],
+        env={**env, "INGESTD_WORKER_INDEX": str(worker.index)},
+        preexec_fn=_die_with_parent(),
+    )
+    worker.started = time.monotonic()
+
+
+def _restart_the_dead(workers: list[_Worker], env: Mapping[str, str], out: TextIO) -> None:
+    now = time.monotonic()
+    for worker in workers:
+        process = worker.process
+        if process is not None and process.poll() is not None:
+            lived = now - worker.started
+            healthy = lived >= _HEALTHY_AFTER_S
+            doubled = min(_MAX_BACKOFF_S, max(_FIRST_BACKOFF_S, worker.backoff_s * 2))
+            worker.backoff_s = 0.0 if healthy else doubled
+            worker.restart_at = now + worker.backoff_s
+            print(
+                f"ingestd worker {worker.index} (pid {process.pid}) exited with {process.returncode} "
+                f"after {lived:.1f} s; restarting in {worker.backoff_s:.1f} s",
+                file=out,
+                flush=True,
+            )
+            worker.process = None
+        if worker.process is None and now >= worker.restart_at:
+            _start(worker, env)
+
+
+def _drain(workers: list[_Worker], timeout_s: float) -> int:
+    """SIGTERM to every worker, then waits for all; SIGKILL for any still running at the end."""
+    running = [w.process for w in workers if w.process is not None and w.process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    status = 0
+    for process in running:
+        try:
+            code = process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        if code != 0:
+            status = 1
+    return status
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook that makes the child receive SIGKILL when the supervisor dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def hook() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return hook
+

@@ -1,0 +1,103 @@
+"""`ingestd serve --workers N`: several processes on one pair of ports, under a supervisor that
+restarts a worker that dies and drains them all on SIGTERM; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+
+from ingestd.v1 import event_service_pb2, event_service_pb2_grpc
+from tests.conftest import PROJECT_SECRET
+from tests.process import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+AUTH = (("authorization", f"Bearer {PROJECT_SECRET}"),)
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of `pid`, read from /proc."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def _wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not true within {timeout_s} s")
+
+
+async def _messages(address: str) -> list[str]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = event_service_pb2_grpc.EventServiceStub(channel)
+        page = await stub.ListEvents(
+            event_service_pb2.ListEventsRequest(project="default", page_size=1000), metadata=AUTH
+        )
+    return [e.message for e in page.events]
+
+
+async def _post_events(port: int, names: list[str]) -> None:
+    """One connection per event, so the kernel picks a worker for each."""
+
+    async def post(name: str) -> None:
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            response = await session.post(
+                f"http://127.0.0.1:{port}/v1/projects/default/events:write",
+                json={"events": [{"message": name}]},
+                headers={"Authorization": f"Bearer {PROJECT_SECRET}"},
+            )
+            assert response.status == 200, await response.text()
+
+    await asyncio.gather(*(post(name) for name in names))
+
+
+async def test_workers_share_the_ports_and_a_dead_one_is_replaced(database_url: str) -> None:
+    async with ServerProcess(database_url, ("--workers", "2")) as server:
+        supervisor = server.pid
+        await _wait_for(lambda: len(_children(supervisor)) == 2)
+        workers = _children(supervisor)
+        await _wait_for(lambda: server.output.count(b"serving HTTP on") == 2)
+        before = {pid: _cpu_ticks(pid) for pid in workers}
+
+        await _post_events(server.http_port, [f"first-{i}" for i in range(60)])
+        # Both workers took connections: each spent CPU serving them.
+        assert all(_cpu_ticks(pid) > before[pid] + 5 for pid in workers), server.output.decode()
+
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        await _wait_for(lambda: victim not in _children(supervisor) and len(_children(supervisor)) == 2)
+        await _wait_for(lambda: server.output.count(b"serving HTTP on") == 3)
+        assert b"exited with -9" in server.output
+
+        await _post_events(server.http_port, [f"second-{i}" for i in range(20)])
+        stored = await _messages(server.address)
+        sent = [f"first-{i}" for i in range(60)] + [f"second-{i}" for i in range(20)]
+        assert sorted(stored) == sorted(sent)
+
+        status = await server.terminate()
+        assert status == 0, server.output.decode(errors="replace")
+        assert _children(supervisor) == set()
