@@ -46,6 +46,26 @@ def machine_busy_s() -> float | None:
         return None
 
 
+def process_tree_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of a process and of its children (a supervisor's workers), by pid."""
+    found: dict[str, float] = {}
+    try:
+        pids = [p for p in os.listdir(_PROC) if p.isdigit()]
+    except OSError:
+        return found
+    for candidate in pids:
+        try:
+            with open(f"{_PROC}/{candidate}/stat", encoding="ascii", errors="replace") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if int(candidate) == pid or parent == pid:
+            cpu = process_cpu_s(candidate)
+            if cpu is not None:
+                found[candidate] = cpu
+    return found
+
+
 def database_backends_cpu_s(database: str) -> dict[str, float]:
     """CPU seconds of each PostgreSQL backend process serving `database`, by pid."""
     found: dict[str, float] = {}
@@ -72,7 +92,7 @@ class CpuSample:
     """Cumulative CPU seconds at one moment."""
 
     client_s: float
-    server_s: float | None
+    server_s: dict[str, float] | None
     database_s: dict[str, float] | None
     machine_s: float | None
 
@@ -88,8 +108,8 @@ class CpuUse:
 
 
 class CpuMeter:
-    """Samples the CPU of the load generator, one server process and, optionally, the backends
-    of one PostgreSQL database."""
+    """Samples the CPU of the load generator, one server process with its children (the workers
+    of `--workers N`) and, optionally, the backends of one PostgreSQL database."""
 
     def __init__(self, server_pid: int | None, database: str | None = None) -> None:
         self._server_pid = server_pid
@@ -98,7 +118,7 @@ class CpuMeter:
     def sample(self) -> CpuSample:
         return CpuSample(
             client_s=time.process_time(),
-            server_s=process_cpu_s(self._server_pid) if self._server_pid is not None else None,
+            server_s=process_tree_cpu_s(self._server_pid) if self._server_pid is not None else None,
             database_s=database_backends_cpu_s(self._database) if self._database else None,
             machine_s=machine_busy_s(),
         )
@@ -106,14 +126,16 @@ class CpuMeter:
     def use_since(self, before: CpuSample) -> CpuUse:
         after = self.sample()
         client = after.client_s - before.client_s
-        server = None
-        if after.server_s is not None and before.server_s is not None:
-            server = after.server_s - before.server_s
-        database = None
-        if after.database_s is not None and before.database_s is not None:
-            # A backend that appeared meanwhile counts from zero; one that exited is lost.
-            database = sum(cpu - before.database_s.get(pid, 0.0) for pid, cpu in after.database_s.items())
+        # A process that appeared meanwhile counts from zero; one that exited is lost.
+        server = _grown(before.server_s, after.server_s)
+        database = _grown(before.database_s, after.database_s)
         others = None
         if after.machine_s is not None and before.machine_s is not None and server is not None:
             others = max(0.0, after.machine_s - before.machine_s - client - server - (database or 0.0))
         return CpuUse(client, server, database, others)
+
+
+def _grown(before: dict[str, float] | None, after: dict[str, float] | None) -> float | None:
+    if before is None or after is None:
+        return None
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
