@@ -34,6 +34,10 @@ class Settings:
     # workers, and a lone server leaves it off, so a second one on a taken port fails at once.
     workers: int = 1
     reuse_port: bool = False
+    # Set by the supervisor when its workers share a SQLite file: the Unix socket of the one group
+    # writer, which the worker with `writer_host` serves and the others write through.
+    writer_socket: str = ""
+    writer_host: bool = False
     # HTTP gateway. With `grpc_upstream` set the process serves only HTTP, in front of the ingestd
     # at that address, and opens no database.
     grpc_upstream: str = ""

@@ -22,7 +22,7 @@ from server.normalize import Violation, normalize
 from server.pipeline import Call
 from storage.events import EventRepository, EventRow
 from storage.services import first_services, has_service
-from storage.writer import CommitFailed, GroupWriter, KeyRevoked, Stored, WriterClosed
+from storage.writer import CommitFailed, KeyRevoked, RowWriter, Stored, WriterClosed
 
 __all__ = ["EventRow", "Ingest", "Outcome", "Prepared", "Stored", "Written", "rejection_status"]
 
@@ -138,7 +138,7 @@ class Ingest:
     def __init__(
         self,
         access: Access,
-        writer: GroupWriter,
+        writer: RowWriter,
         clock: Clock,
         ids: UuidV7,
         sessions: async_sessionmaker[AsyncSession],

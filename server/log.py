@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
+import orjson
 import structlog
 
 from server.config import Settings
@@ -25,10 +26,20 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # The per-call line is on every request's path: off a terminal it is rendered once, by orjson,
+    # and written as bytes. Measured with `python -m bench.profile --log-level info`: the line
+    # cost about 50 us a request through the standard library's json and a text stream.
+    binary = getattr(out, "buffer", None)
+    if console or binary is None:
+        factory: Any = structlog.PrintLoggerFactory(out)
+        own_renderer = renderer
+    else:
+        factory = structlog.BytesLoggerFactory(binary)
+        own_renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, own_renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(out)

@@ -51,7 +51,8 @@ from server.streams import Streams
 from server.viewer_tokens import ViewerTokens
 from storage.engine import create_engine, session_factory, writer_engine
 from storage.migrate import upgrade
-from storage.writer import GroupWriter
+from storage.writer import CommitHook, GroupWriter, RowWriter
+from storage.writer_link import RemoteWriter, WriterLink
 
 _PURGE_EVERY_S = 3600.0
 
@@ -113,11 +114,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     async with contextlib.AsyncExitStack() as stack:
         c = await stack.enter_async_context(core(settings, clock))
         evaluator = AlertEvaluator(c.clock, c.ids, settings)
-        engine = writer_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-        stack.callback(engine.dispose)
-        writer = GroupWriter(engine, now_us=c.clock.now_us, hook=evaluator)
-        writer.start()
-        stack.push_async_callback(writer.close)
+        writer = await stack.enter_async_context(_group_writer(settings, c.clock, evaluator))
 
         redaction = RedactionRules(c.access, c.sessions, c.clock, c.ids, settings)
         ingest = Ingest(
@@ -191,6 +188,32 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             _http_site(settings, InProcessDispatcher(pipeline, endpoints))
         )
         yield Running(settings, grpc_port, http_port, first_start)
+
+
+@contextlib.asynccontextmanager
+async def _group_writer(settings: Settings, clock: Clock, hook: CommitHook) -> AsyncIterator[RowWriter]:
+    """This process's group writer; in a worker that shares a SQLite file, the host worker's,
+    through its socket (`storage.writer_link`), which the host serves."""
+    if settings.writer_socket and not settings.writer_host:
+        remote = RemoteWriter(settings.writer_socket)
+        try:
+            yield remote
+        finally:
+            await remote.close()
+        return
+    engine = writer_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    writer = GroupWriter(engine, now_us=clock.now_us, hook=hook)
+    writer.start()
+    link = WriterLink(writer, settings.writer_socket) if settings.writer_socket else None
+    try:
+        if link is not None:
+            await link.start()
+        yield writer
+    finally:
+        if link is not None:
+            await link.close()
+        await writer.close()
+        engine.dispose()
 
 
 async def _purge_streams_hourly(streams: Streams) -> None:

@@ -7,6 +7,11 @@ the workers (SO_REUSEPORT). What must hold across workers holds across nodes alr
 commits through the database, background jobs (webhook deliveries, monitor sweeps, stream purges)
 are arbitrated by it, and settings caches expire within `settings_cache_ttl_s`.
 
+On SQLite, worker 0 hosts the one group writer of the file and the others hand it their rows over
+a Unix socket in a private directory (`storage.writer_link`): a SQLite file takes one writer at a
+time, and one writer puts every worker's requests into each commit. While worker 0 restarts, the
+others' writes are answered 503 with a retry hint.
+
 A worker that dies is started again after a backoff. SIGTERM or SIGINT is passed on to every
 worker; each drains as a lone server does, and the supervisor exits once all have. A worker dies
 with its supervisor (PR_SET_PDEATHSIG), so a SIGKILL of the supervisor leaves nothing serving.
@@ -16,14 +21,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TextIO
+
+from sqlalchemy.engine import make_url
 
 from server.config import Settings
 from storage.migrate import upgrade
@@ -51,7 +60,11 @@ def supervise(settings: Settings, environ: Mapping[str, str], out: TextIO) -> in
     every worker drained cleanly)."""
     if settings.migrate_on_start:
         upgrade(settings.database_url)
-    with _reserve(settings.grpc_addr) as grpc_addr, _reserve(settings.http_addr) as http_addr:
+    with (
+        _reserve(settings.grpc_addr) as grpc_addr,
+        _reserve(settings.http_addr) as http_addr,
+        tempfile.TemporaryDirectory(prefix="ingestd-") as private,
+    ):
         env = {
             **environ,
             "INGESTD_GRPC_ADDR": grpc_addr,
@@ -61,6 +74,9 @@ def supervise(settings: Settings, environ: Mapping[str, str], out: TextIO) -> in
             "INGESTD_REUSE_PORT": "true",
             "INGESTD_MIGRATE_ON_START": "false",
         }
+        if make_url(settings.database_url).get_backend_name() == "sqlite":
+            # One writer for the file: worker 0 hosts it, the others hand it their rows.
+            env["INGESTD_WRITER_SOCKET"] = os.path.join(private, "writer.sock")
         print(f"ingestd supervising {settings.workers} workers", file=out, flush=True)
         stopping: list[int] = []
         previous = {s: signal.signal(s, lambda signum, _: stopping.append(signum)) for s in _STOP_SIGNALS}
@@ -98,7 +114,7 @@ def _reserve(address: str) -> Iterator[str]:
 def _start(worker: _Worker, env: Mapping[str, str]) -> None:
     worker.process = subprocess.Popen(
         [sys.executable, "-m", "server", "serve"],
-        env={**env, "INGESTD_WORKER_INDEX": str(worker.index)},
+        env={**env, "INGESTD_WRITER_HOST": "true" if worker.index == 0 else "false"},
         preexec_fn=_die_with_parent(),
     )
     worker.started = time.monotonic()

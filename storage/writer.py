@@ -82,6 +82,15 @@ class Stored:
     duplicate: bool
 
 
+class RowWriter(Protocol):
+    """What ingest writes through: this process's `GroupWriter`, or, in a worker that shares a
+    SQLite file with others, `writer_link.RemoteWriter` to the one that hosts it."""
+
+    async def write(self, key_id: str | None, rows: Sequence[EventRow]) -> list[Stored]:
+        """See `GroupWriter.write`."""
+        ...
+
+
 @dataclass(slots=True)
 class _Submission:
     key_id: str | None

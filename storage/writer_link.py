@@ -1,0 +1,184 @@
+"""One group writer for the worker processes that share a SQLite file.
+
+A SQLite file takes one writer at a time. When each worker of `ingestd serve --workers N` wrote
+its own groups, they took turns at the file, and each commit held only one worker's requests: the
+file's commits, not the CPU, set the pace. Instead one worker hosts the `GroupWriter` and serves it
+on a Unix socket (`WriterLink`); the others hand it their rows (`RemoteWriter`, the same `write`
+contract), so every worker's requests share each commit, and every answer still waits for it.
+
+Frames are a 4-byte big-endian length and a `marshal`ed tuple, both ways:
+- request: `(request_id, key_id, rows)`, each row a plain tuple in `EventRow` order;
+- answer: `(request_id, status, results)`, with `results` a list of `(event_id, duplicate)` when
+  the status is OK.
+Answers come in commit order, not request order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import marshal
+import os
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from storage.events import EventRow
+from storage.writer import CommitFailed, GroupWriter, KeyRevoked, Stored, WriterClosed
+
+_log = structlog.get_logger("ingestd.writer")
+_LENGTH = struct.Struct("!I")
+_OK, _REVOKED, _FAILED, _CLOSED = range(4)
+_ERRORS: dict[int, type[Exception]] = {_REVOKED: KeyRevoked, _FAILED: CommitFailed, _CLOSED: WriterClosed}
+
+
+def _frame(value: tuple[Any, ...]) -> bytes:
+    body = marshal.dumps(value)
+    return _LENGTH.pack(len(body)) + body
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> Any:
+    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+    return marshal.loads(await reader.readexactly(length))
+
+
+class WriterLink:
+    """Serves a `GroupWriter` on a Unix socket to the other workers of this host."""
+
+    def __init__(self, writer: GroupWriter, path: str) -> None:
+        self._writer = writer
+        self._path = path
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        # A socket file left by a host that died would refuse the bind.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path)
+        self._server = await asyncio.start_unix_server(self._serve, self._path)
+        os.chmod(self._path, 0o600)
+
+    async def close(self) -> None:
+        """Stops taking requests; the ones taken are answered (or fail) as the writer closes."""
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+
+    async def _serve(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        answering: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                request_id, key_id, rows = await _read_frame(reader)
+                one = asyncio.ensure_future(self._answer(stream, request_id, key_id, rows))
+                answering.add(one)
+                one.add_done_callback(answering.discard)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the worker went away; what it sent is still committed and answered into the void
+        except (ValueError, EOFError, TypeError) as exc:  # pragma: no cover - a peer of another protocol
+            _log.warning("writer_link_bad_frame", error=type(exc).__name__)
+        finally:
+            self._tasks.discard(task)
+            if answering:
+                await asyncio.gather(*answering, return_exceptions=True)
+            stream.close()
+
+    async def _answer(
+        self, stream: asyncio.StreamWriter, request_id: int, key_id: str | None, rows: list[tuple[Any, ...]]
+    ) -> None:
+        answer: tuple[int, int, object]
+        try:
+            stored = await self._writer.write(key_id, [EventRow(*row) for row in rows])
+            answer = (request_id, _OK, [(s.event_id, s.duplicate) for s in stored])
+        except KeyRevoked:
+            answer = (request_id, _REVOKED, None)
+        except CommitFailed:
+            answer = (request_id, _FAILED, None)
+        except WriterClosed:
+            answer = (request_id, _CLOSED, None)
+        if not stream.is_closing():
+            stream.write(_frame(answer))
+
+
+class RemoteWriter:
+    """`GroupWriter.write` over the socket of the worker that hosts the writer."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._ids = itertools.count()
+        self._pending: dict[int, asyncio.Future[tuple[int, Any]]] = {}
+        self._stream: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
+        self._closed = False
+
+    async def write(self, key_id: str | None, rows: Sequence[EventRow]) -> list[Stored]:
+        """As `GroupWriter.write`. A host that cannot be reached is `CommitFailed`: the host
+        worker is restarting, and a retry may succeed."""
+        if self._closed:
+            raise WriterClosed()
+        stream = await self._connect()
+        request_id = next(self._ids)
+        future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            stream.write(_frame((request_id, key_id, [tuple(row) for row in rows])))
+            status, results = await future
+        finally:
+            self._pending.pop(request_id, None)
+        if status != _OK:
+            raise _ERRORS[status]()
+        return [Stored(event_id, duplicate) for event_id, duplicate in results]
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._stream is not None:
+            self._stream.close()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader_task
+        self._fail_pending(WriterClosed())
+
+    async def _connect(self) -> asyncio.StreamWriter:
+        if self._stream is not None and not self._stream.is_closing():
+            return self._stream
+        async with self._connecting:
+            if self._stream is None or self._stream.is_closing():
+                try:
+                    reader, self._stream = await asyncio.open_unix_connection(self._path)
+                except OSError as exc:
+                    raise CommitFailed(f"writer unreachable: {type(exc).__name__}") from None
+                self._reader_task = asyncio.ensure_future(self._read(reader, self._stream))
+            return self._stream
+
+    async def _read(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_id, status, results = await _read_frame(reader)
+                future = self._pending.get(request_id)
+                if future is not None and not future.done():
+                    future.set_result((status, results))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if self._stream is stream:
+                self._stream = None
+            stream.close()
+            # What was sent may or may not have been committed; the caller's retry (with
+            # idempotency keys where a duplicate matters) settles it.
+            self._fail_pending(CommitFailed("writer connection lost"))
+
+    def _fail_pending(self, error: Exception) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
