@@ -80,6 +80,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--concurrency", type=int, default=32, help="outstanding unary calls or HTTP requests (default 32)"
     )
     parser.add_argument("--streams", type=int, default=8, help="concurrent StreamEvents streams (default 8)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="HTTP only: pace the requests to this many a second over the --concurrency connections "
+        "(open loop; latency from each request's scheduled time), for latency at a given load",
+    )
     parser.add_argument("--quick", action="store_true", help="short phases: 0.5 s warm-up, 1.5 s measured")
     parser.add_argument(
         "--redaction",
@@ -99,6 +105,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--seconds must be between 0.1 and 120")
     if not 1 <= args.concurrency <= 1024 or not 1 <= args.streams <= 256:
         parser.error("--concurrency must be 1 to 1024 and --streams 1 to 256")
+    if args.rate is not None and not 1 <= args.rate <= 1_000_000:
+        parser.error("--rate must be 1 to 1,000,000 requests a second")
     return args
 
 
@@ -172,6 +180,7 @@ async def run(args: argparse.Namespace) -> int:
         warmup_s=0.5 if args.quick else 1.0,
         concurrency=args.concurrency,
         streams=args.streams,
+        rate_per_s=args.rate,
     )
     events = proto_events(_EVENTS)
     print(
@@ -182,7 +191,8 @@ async def run(args: argparse.Namespace) -> int:
     if http_chosen:
         print("HTTP bodies (first of each):", _body_sizes(http_chosen))
     print(
-        f"load: {load.concurrency} outstanding unary calls or HTTP requests, {load.streams} streams; "
+        f"load: {load.concurrency} outstanding unary calls or HTTP requests, {load.streams} streams"
+        f"{f', HTTP paced to {load.rate_per_s:,.0f} requests/s' if load.rate_per_s else ''}; "
         f"{load.warmup_s:g} s warm-up + {load.seconds:g} s measured per scenario",
         flush=True,
     )

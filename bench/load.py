@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from time import perf_counter
@@ -53,6 +54,10 @@ class Load:
     warmup_s: float
     concurrency: int
     streams: int
+    #: HTTP only: requests a second across all workers, paced (open loop), or None for as many as
+    #: the server answers (closed loop). Paced latency counts from each request's scheduled time,
+    #: so a server that falls behind is charged for the wait it causes.
+    rate_per_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,15 +233,17 @@ def _request_head(address: str, requests: HttpRequests) -> bytes:
 
 
 class _HttpWorker:
-    """One worker: one keep-alive connection, reopened when the server closes it."""
+    """One worker: one keep-alive connection, reopened when the server closes it; paced to one
+    request every `interval_s` when given."""
 
-    def __init__(self, address: str, requests: HttpRequests) -> None:
+    def __init__(self, address: str, requests: HttpRequests, interval_s: float | None = None) -> None:
         host, _, port = address.rpartition(":")
         self._host = host
         self._port = int(port)
         self._head = _request_head(address, requests)
         self._requests = requests
         self._connection: Connection | None = None
+        self._interval_s = interval_s
 
     def close(self) -> None:
         if self._connection is not None:
@@ -255,11 +262,20 @@ class _HttpWorker:
     async def __call__(self, tally: Tally, deadline: float, budget: int) -> bool:
         requests = self._requests
         sent = requests.events_per_request
+        interval = self._interval_s
+        # Workers start spread over one interval, so paced requests do not arrive in bursts.
+        scheduled = perf_counter() + (interval * random.random() if interval else 0.0)
         for _ in range(budget):
+            if interval is not None:
+                delay = scheduled - perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             if perf_counter() >= deadline:
                 return False
             body = requests.bodies()
-            started = perf_counter()
+            started = scheduled if interval is not None else perf_counter()
+            if interval is not None:
+                scheduled += interval
             try:
                 status, answer = await self._send(body)
             except (OSError, TimeoutError) as exc:
@@ -282,7 +298,8 @@ async def drive_http(
 ) -> tuple[Measured, Measured]:
     """Warm-up then measured phase of POSTs to the HTTP server at `address` (`host:port`), each
     worker on its own keep-alive connection (`bench.http1`)."""
-    workers = [_HttpWorker(address, requests) for _ in range(load.concurrency)]
+    interval = load.concurrency / load.rate_per_s if load.rate_per_s else None
+    workers = [_HttpWorker(address, requests, interval) for _ in range(load.concurrency)]
     try:
         warmup = await run_phase(workers, load.warmup_s)
         measured = await run_phase(workers, load.seconds, meter)
