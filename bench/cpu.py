@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _PROC = "/proc"
@@ -46,45 +47,49 @@ def machine_busy_s() -> float | None:
         return None
 
 
-def process_tree_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds of a process and of its children (a supervisor's workers), by pid."""
-    found: dict[str, float] = {}
-    try:
-        pids = [p for p in os.listdir(_PROC) if p.isdigit()]
-    except OSError:
-        return found
-    for candidate in pids:
-        try:
-            with open(f"{_PROC}/{candidate}/stat", encoding="ascii", errors="replace") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if int(candidate) == pid or parent == pid:
-            cpu = process_cpu_s(candidate)
-            if cpu is not None:
-                found[candidate] = cpu
-    return found
-
-
-def database_backends_cpu_s(database: str) -> dict[str, float]:
-    """CPU seconds of each PostgreSQL backend process serving `database`, by pid."""
+def _cpu_of(wanted: Callable[[str], bool]) -> dict[str, float]:
+    """CPU seconds of every process whose pid `wanted` accepts, by pid."""
     found: dict[str, float] = {}
     try:
         pids = [p for p in os.listdir(_PROC) if p.isdigit()]
     except OSError:
         return found
     for pid in pids:
-        try:
-            with open(f"{_PROC}/{pid}/cmdline", "rb") as cmdline:
-                title = cmdline.read().decode(errors="replace")
-        except OSError:
-            continue
-        # A backend's title: "postgres: 15/main: <user> <database> <client> <state>".
-        if title.startswith("postgres:") and f" {database} " in title:
+        if wanted(pid):
             cpu = process_cpu_s(pid)
             if cpu is not None:
                 found[pid] = cpu
     return found
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, "rb") as file:
+            return file.read().decode(errors="replace")
+    except OSError:
+        return None
+
+
+def process_tree_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of a process and of its children (a supervisor's workers), by pid."""
+
+    def in_tree(candidate: str) -> bool:
+        stat = _read(f"{_PROC}/{candidate}/stat")
+        # The parent's pid is the second field after the command name's closing parenthesis.
+        return int(candidate) == pid or (stat is not None and stat.rsplit(")", 1)[1].split()[1] == str(pid))
+
+    return _cpu_of(in_tree)
+
+
+def database_backends_cpu_s(database: str) -> dict[str, float]:
+    """CPU seconds of each PostgreSQL backend process serving `database`, by pid."""
+
+    def serves(candidate: str) -> bool:
+        # A backend's title: "postgres: 15/main: <user> <database> <client> <state>".
+        title = _read(f"{_PROC}/{candidate}/cmdline") or ""
+        return title.startswith("postgres:") and f" {database} " in title
+
+    return _cpu_of(serves)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,10 @@ from storage.writer import CommitFailed, GroupWriter, KeyRevoked, Stored, Writer
 _log = structlog.get_logger("ingestd.writer")
 _LENGTH = struct.Struct("!I")
 _OK, _REVOKED, _FAILED, _CLOSED = range(4)
+# A worker may start before the host's socket listens, or write while the host restarts: it waits
+# this long for the socket before it answers that the database is unavailable.
+_CONNECT_WAIT_S = 5.0
+_CONNECT_RETRY_S = 0.05
 _ERRORS: dict[int, type[Exception]] = {_REVOKED: KeyRevoked, _FAILED: CommitFailed, _CLOSED: WriterClosed}
 
 
@@ -121,8 +125,8 @@ class RemoteWriter:
         self._closed = False
 
     async def write(self, key_id: str | None, rows: Sequence[EventRow]) -> list[Stored]:
-        """As `GroupWriter.write`. A host that cannot be reached is `CommitFailed`: the host
-        worker is restarting, and a retry may succeed."""
+        """As `GroupWriter.write`. A host that cannot be reached within `_CONNECT_WAIT_S` is
+        `CommitFailed`: the host worker is restarting, and a retry may succeed."""
         if self._closed:
             raise WriterClosed()
         stream = await self._connect()
@@ -153,12 +157,17 @@ class RemoteWriter:
             return self._stream
         async with self._connecting:
             if self._stream is None or self._stream.is_closing():
-                try:
-                    reader, self._stream = await asyncio.open_unix_connection(self._path)
-                except OSError as exc:
-                    raise CommitFailed(f"writer unreachable: {type(exc).__name__}") from None
+                reader, self._stream = await self._open()
                 self._reader_task = asyncio.ensure_future(self._read(reader, self._stream))
             return self._stream
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        for _ in range(int(_CONNECT_WAIT_S / _CONNECT_RETRY_S)):
+            try:
+                return await asyncio.open_unix_connection(self._path)
+            except OSError:
+                await asyncio.sleep(_CONNECT_RETRY_S)
+        raise CommitFailed("the writer's host worker is unreachable")
 
     async def _read(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
         try:

@@ -64,7 +64,7 @@ def test_a_bridged_coroutine_returns_its_value() -> None:
 async def test_a_worker_writes_through_the_host_workers_writer(tmp_path: Path) -> None:
     """As `--workers N` on SQLite runs them: one worker hosts the file's writer on a socket, the
     others write through it, answered only after its commit; a revoked key is refused through it,
-    and a host that is gone answers UNAVAILABLE at once rather than leaving the call hanging."""
+    and a host that is gone answers UNAVAILABLE within seconds rather than leaving the call hanging."""
     url = f"sqlite:///{tmp_path / 'ingestd.db'}"
     socket_path = str(tmp_path / "writer.sock")
     host_settings = make_settings(url, writer_socket=socket_path, writer_host=True)
