@@ -56,7 +56,7 @@ class WriterLink:
         self._writer = writer
         self._path = path
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._streams: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         # A socket file left by a host that died would refuse the bind.
@@ -69,15 +69,15 @@ class WriterLink:
         """Stops taking requests; the ones taken are answered (or fail) as the writer closes."""
         if self._server is not None:
             self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
+            # Closing a connection ends its reading loop with EOF; cancelling the loop instead
+            # would make asyncio log the cancellation as an error of the connection's callback.
+            for stream in list(self._streams):
+                stream.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path)
 
     async def _serve(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+        self._streams.add(stream)
         answering: set[asyncio.Task[None]] = set()
         try:
             while True:
@@ -90,7 +90,7 @@ class WriterLink:
         except (ValueError, EOFError, TypeError) as exc:  # pragma: no cover - a peer of another protocol
             _log.warning("writer_link_bad_frame", error=type(exc).__name__)
         finally:
-            self._tasks.discard(task)
+            self._streams.discard(stream)
             if answering:
                 await asyncio.gather(*answering, return_exceptions=True)
             stream.close()
