@@ -169,12 +169,18 @@ class GroupWriter:
             CommitFailed: the database failed; nothing was stored, a retry may succeed.
             WriterClosed: the server is shutting down.
         """
-        if self._closed:
-            raise WriterClosed()
+        return await self.submit(key_id, rows)
+
+    def submit(self, key_id: str | None, rows: Sequence[EventRow]) -> asyncio.Future[list[Stored]]:
+        """`write` without a coroutine: the future it awaits, for a caller that answers from a
+        callback (the writer link) instead of a task per request."""
         assert self._loop is not None, "GroupWriter.start() was not called"
         future: asyncio.Future[list[Stored]] = self._loop.create_future()
-        self._inbox.put(_Submission(key_id, rows, future))
-        return await future
+        if self._closed:
+            future.set_exception(WriterClosed())
+        else:
+            self._inbox.put(_Submission(key_id, rows, future))
+        return future
 
     # -- the writer's thread ---------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import marshal
 import os
@@ -42,6 +43,25 @@ _ERRORS: dict[int, type[Exception]] = {_REVOKED: KeyRevoked, _FAILED: CommitFail
 def _frame(value: tuple[Any, ...]) -> bytes:
     body = marshal.dumps(value)
     return _LENGTH.pack(len(body)) + body
+
+
+class _Outbox:
+    """Frames for one connection, written together once per turn of the event loop: a group's
+    answers (or a burst of requests) cost one system call, not one each."""
+
+    def __init__(self, stream: asyncio.StreamWriter) -> None:
+        self._stream = stream
+        self._frames: list[bytes] = []
+
+    def push(self, frame: bytes) -> None:
+        if not self._frames:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._frames.append(frame)
+
+    def _flush(self) -> None:
+        frames, self._frames = self._frames, []
+        if not self._stream.is_closing():
+            self._stream.write(b"".join(frames))
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
@@ -78,13 +98,16 @@ class WriterLink:
 
     async def _serve(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
         self._streams.add(stream)
-        answering: set[asyncio.Task[None]] = set()
+        outbox = _Outbox(stream)
+        answering: set[asyncio.Future[list[Stored]]] = set()
         try:
             while True:
                 request_id, key_id, rows = await _read_frame(reader)
-                one = asyncio.ensure_future(self._answer(stream, request_id, key_id, rows))
-                answering.add(one)
-                one.add_done_callback(answering.discard)
+                # Answered from the future's callback: no task per request.
+                future = self._writer.submit(key_id, [EventRow(*row) for row in rows])
+                answering.add(future)
+                future.add_done_callback(answering.discard)
+                future.add_done_callback(functools.partial(_reply, outbox, request_id))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the worker went away; what it sent is still committed and answered into the void
         except (ValueError, EOFError, TypeError) as exc:  # pragma: no cover - a peer of another protocol
@@ -95,21 +118,16 @@ class WriterLink:
                 await asyncio.gather(*answering, return_exceptions=True)
             stream.close()
 
-    async def _answer(
-        self, stream: asyncio.StreamWriter, request_id: int, key_id: str | None, rows: list[tuple[Any, ...]]
-    ) -> None:
-        answer: tuple[int, int, object]
-        try:
-            stored = await self._writer.write(key_id, [EventRow(*row) for row in rows])
-            answer = (request_id, _OK, [(s.event_id, s.duplicate) for s in stored])
-        except KeyRevoked:
-            answer = (request_id, _REVOKED, None)
-        except CommitFailed:
-            answer = (request_id, _FAILED, None)
-        except WriterClosed:
-            answer = (request_id, _CLOSED, None)
-        if not stream.is_closing():
-            stream.write(_frame(answer))
+
+def _reply(outbox: _Outbox, request_id: int, done: asyncio.Future[list[Stored]]) -> None:
+    """Queues the answer to one request once the writer has settled it."""
+    error = done.exception()
+    if error is None:
+        outbox.push(_frame((request_id, _OK, [(s.event_id, s.duplicate) for s in done.result()])))
+    elif isinstance(error, KeyRevoked):
+        outbox.push(_frame((request_id, _REVOKED, None)))
+    else:
+        outbox.push(_frame((request_id, _CLOSED if isinstance(error, WriterClosed) else _FAILED, None)))
 
 
 class RemoteWriter:
@@ -120,6 +138,7 @@ class RemoteWriter:
         self._ids = itertools.count()
         self._pending: dict[int, asyncio.Future[tuple[int, Any]]] = {}
         self._stream: asyncio.StreamWriter | None = None
+        self._outbox: _Outbox | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
         self._closed = False
@@ -129,12 +148,12 @@ class RemoteWriter:
         `CommitFailed`: the host worker is restarting, and a retry may succeed."""
         if self._closed:
             raise WriterClosed()
-        stream = await self._connect()
+        outbox = await self._connect()
         request_id = next(self._ids)
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            stream.write(_frame((request_id, key_id, [tuple(row) for row in rows])))
+            outbox.push(_frame((request_id, key_id, [tuple(row) for row in rows])))
             status, results = await future
         finally:
             self._pending.pop(request_id, None)
@@ -152,14 +171,15 @@ class RemoteWriter:
                 await self._reader_task
         self._fail_pending(WriterClosed())
 
-    async def _connect(self) -> asyncio.StreamWriter:
-        if self._stream is not None and not self._stream.is_closing():
-            return self._stream
+    async def _connect(self) -> _Outbox:
+        if self._outbox is not None and self._stream is not None and not self._stream.is_closing():
+            return self._outbox
         async with self._connecting:
-            if self._stream is None or self._stream.is_closing():
+            if self._outbox is None or self._stream is None or self._stream.is_closing():
                 reader, self._stream = await self._open()
+                self._outbox = _Outbox(self._stream)
                 self._reader_task = asyncio.ensure_future(self._read(reader, self._stream))
-            return self._stream
+            return self._outbox
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         for _ in range(int(_CONNECT_WAIT_S / _CONNECT_RETRY_S)):
@@ -181,6 +201,7 @@ class RemoteWriter:
         finally:
             if self._stream is stream:
                 self._stream = None
+                self._outbox = None
             stream.close()
             # What was sent may or may not have been committed; the caller's retry (with
             # idempotency keys where a duplicate matters) settles it.
