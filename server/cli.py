@@ -19,7 +19,7 @@ from server.config import Settings
 from server.errors import IngestdError, InvalidArgument
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
 from server.log import configure_logging
-from server.main import Running, core, running
+from server.main import Running, core, hosted_writer, running
 from server.supervisor import supervise
 from storage.migrate import upgrade
 
@@ -132,7 +132,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         if args.command == "serve" and settings.workers > 1 and not settings.grpc_upstream:
             return supervise(settings, os.environ if environ is None else environ, sys.stdout)
-        if args.command == "serve":
+        if args.command == "serve" and settings.writer_host:
+            runtime.run(serve_writer(settings))
+        elif args.command == "serve":
             runtime.run(serve(settings))
         elif args.command == "migrate":
             upgrade(settings.database_url)
@@ -159,6 +161,19 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with running(settings) as started:
         _announce(started, out)
+        runtime.settle_heap()
+        await stop.wait()
+
+
+async def serve_writer(settings: Settings, out: TextIO = sys.stdout) -> None:
+    """Hosts the group writer of a SQLite file for a supervisor's workers until SIGTERM or SIGINT;
+    serves no port of its own."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with hosted_writer(settings):
+        print(f"ingestd group writer serving {settings.writer_socket}", file=out, flush=True)
         runtime.settle_heap()
         await stop.wait()
 

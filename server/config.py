@@ -35,7 +35,8 @@ class Settings:
     workers: int = 1
     reuse_port: bool = False
     # Set by the supervisor when its workers share a SQLite file: the Unix socket of the one group
-    # writer, which the worker with `writer_host` serves and the others write through.
+    # writer, which a process with `writer_host` serves (and nothing else), and the workers write
+    # through.
     writer_socket: str = ""
     writer_host: bool = False
     # HTTP gateway. With `grpc_upstream` set the process serves only HTTP, in front of the ingestd

@@ -191,9 +191,19 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
+async def hosted_writer(settings: Settings, clock: Clock | None = None) -> AsyncIterator[None]:
+    """The group writer of a SQLite file that a supervisor's workers share, served on
+    `settings.writer_socket`, with the alert rules' commit hook; no gRPC or HTTP."""
+    async with core(settings, clock) as c:
+        evaluator = AlertEvaluator(c.clock, c.ids, settings)
+        async with _group_writer(settings, c.clock, evaluator):
+            yield
+
+
+@contextlib.asynccontextmanager
 async def _group_writer(settings: Settings, clock: Clock, hook: CommitHook) -> AsyncIterator[RowWriter]:
-    """This process's group writer; in a worker that shares a SQLite file, the host worker's,
-    through its socket (`storage.writer_link`), which the host serves."""
+    """This process's group writer; in a worker that shares a SQLite file, the writer process's,
+    through its socket (`storage.writer_link`), which `hosted_writer` serves."""
     if settings.writer_socket and not settings.writer_host:
         remote = RemoteWriter(settings.writer_socket)
         try:

@@ -7,10 +7,11 @@ the workers (SO_REUSEPORT). What must hold across workers holds across nodes alr
 commits through the database, background jobs (webhook deliveries, monitor sweeps, stream purges)
 are arbitrated by it, and settings caches expire within `settings_cache_ttl_s`.
 
-On SQLite, worker 0 hosts the one group writer of the file and the others hand it their rows over
-a Unix socket in a private directory (`storage.writer_link`): a SQLite file takes one writer at a
-time, and one writer puts every worker's requests into each commit. While worker 0 restarts, the
-others' writes are answered 503 with a retry hint.
+On SQLite, one more child hosts the one group writer of the file (`ingestd serve` with
+`INGESTD_WRITER_HOST=true`, which serves no port), and the workers hand it their rows over a Unix
+socket in a private directory (`storage.writer_link`): a SQLite file takes one writer at a time,
+and one writer puts every worker's requests into each commit. While it restarts, the workers'
+writes wait for it a few seconds, then are answered 503 with a retry hint.
 
 A worker that dies is started again after a backoff. SIGTERM or SIGINT is passed on to every
 worker; each drains as a lone server does, and the supervisor exits once all have. A worker dies
@@ -48,7 +49,10 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(slots=True)
 class _Worker:
+    """A child the supervisor keeps running: a worker, or (`writer`) the SQLite file's writer."""
+
     index: int
+    writer: bool = False
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     backoff_s: float = 0.0
@@ -74,20 +78,24 @@ def supervise(settings: Settings, environ: Mapping[str, str], out: TextIO) -> in
             "INGESTD_REUSE_PORT": "true",
             "INGESTD_MIGRATE_ON_START": "false",
         }
+        children = [_Worker(i) for i in range(settings.workers)]
+        writers: list[_Worker] = []
         if make_url(settings.database_url).get_backend_name() == "sqlite":
-            # One writer for the file: worker 0 hosts it, the others hand it their rows.
+            # One writer for the file, in a process of its own; the workers hand it their rows.
             env["INGESTD_WRITER_SOCKET"] = os.path.join(private, "writer.sock")
+            writers.append(_Worker(settings.workers, writer=True))
         print(f"ingestd supervising {settings.workers} workers", file=out, flush=True)
         stopping: list[int] = []
         previous = {s: signal.signal(s, lambda signum, _: stopping.append(signum)) for s in _STOP_SIGNALS}
         try:
-            workers = [_Worker(i) for i in range(settings.workers)]
-            for worker in workers:
-                _start(worker, env)
+            for child in writers + children:
+                _start(child, env)
             while not stopping:
-                _restart_the_dead(workers, env, out)
+                _restart_the_dead(writers + children, env, out)
                 time.sleep(_POLL_S)
-            return _drain(workers, settings.shutdown_grace_s + 10.0)
+            # The workers first: what they commit while they drain goes through the writer.
+            grace_s = settings.shutdown_grace_s + 10.0
+            return _drain(children, grace_s) | _drain(writers, grace_s)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -114,7 +122,7 @@ def _reserve(address: str) -> Iterator[str]:
 def _start(worker: _Worker, env: Mapping[str, str]) -> None:
     worker.process = subprocess.Popen(
         [sys.executable, "-m", "server", "serve"],
-        env={**env, "INGESTD_WRITER_HOST": "true" if worker.index == 0 else "false"},
+        env={**env, "INGESTD_WRITER_HOST": "true" if worker.writer else "false"},
         preexec_fn=_die_with_parent(),
     )
     worker.started = time.monotonic()
@@ -130,8 +138,9 @@ def _restart_the_dead(workers: list[_Worker], env: Mapping[str, str], out: TextI
             doubled = min(_MAX_BACKOFF_S, max(_FIRST_BACKOFF_S, worker.backoff_s * 2))
             worker.backoff_s = 0.0 if healthy else doubled
             worker.restart_at = now + worker.backoff_s
+            what = "writer" if worker.writer else f"worker {worker.index}"
             print(
-                f"ingestd worker {worker.index} (pid {process.pid}) exited with {process.returncode} "
+                f"ingestd {what} (pid {process.pid}) exited with {process.returncode} "
                 f"after {lived:.1f} s; restarting in {worker.backoff_s:.1f} s",
                 file=out,
                 flush=True,

@@ -37,6 +37,15 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _workers(supervisor: int) -> set[int]:
+    """The supervisor's children that serve ports: all but the SQLite file's writer process."""
+    return {
+        pid
+        for pid in _children(supervisor)
+        if b"INGESTD_WRITER_HOST=true" not in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    }
+
+
 def _cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
@@ -76,10 +85,13 @@ async def _post_events(port: int, names: list[str]) -> None:
 
 
 async def test_workers_share_the_ports_and_a_dead_one_is_replaced(database_url: str) -> None:
+    # On SQLite one more child hosts the file's one writer.
+    children = 3 if database_url.startswith("sqlite") else 2
     async with ServerProcess(database_url, ("--workers", "2")) as server:
         supervisor = server.pid
-        await _wait_for(lambda: len(_children(supervisor)) == 2)
-        workers = _children(supervisor)
+        await _wait_for(lambda: len(_children(supervisor)) == children)
+        workers = _workers(supervisor)
+        assert len(workers) == 2
         await _wait_for(lambda: server.output.count(b"serving HTTP on") == 2)
         before = {pid: _cpu_ticks(pid) for pid in workers}
 
@@ -89,7 +101,7 @@ async def test_workers_share_the_ports_and_a_dead_one_is_replaced(database_url: 
 
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        await _wait_for(lambda: victim not in _children(supervisor) and len(_children(supervisor)) == 2)
+        await _wait_for(lambda: victim not in (now := _children(supervisor)) and len(now) == children)
         await _wait_for(lambda: server.output.count(b"serving HTTP on") == 3)
         assert b"exited with -9" in server.output
 
@@ -101,3 +113,21 @@ async def test_workers_share_the_ports_and_a_dead_one_is_replaced(database_url: 
         status = await server.terminate()
         assert status == 0, server.output.decode(errors="replace")
         assert _children(supervisor) == set()
+
+
+async def test_a_dead_writer_process_is_replaced_and_writes_resume(tmp_path: Path) -> None:
+    async with ServerProcess(f"sqlite:///{tmp_path / 'ingestd.db'}", ("--workers", "2")) as server:
+        supervisor = server.pid
+        await _wait_for(lambda: len(_children(supervisor)) == 3)
+        [writer] = _children(supervisor) - _workers(supervisor)
+        await _wait_for(lambda: server.output.count(b"serving HTTP on") == 2)
+        await _post_events(server.http_port, [f"before-{i}" for i in range(10)])
+
+        os.kill(writer, signal.SIGKILL)
+        await _wait_for(lambda: b"ingestd writer (pid" in server.output)
+        # Within the workers' wait for the writer's socket: answered once it is back.
+        await _post_events(server.http_port, [f"after-{i}" for i in range(10)])
+        stored = await _messages(server.address)
+        sent = [f"before-{i}" for i in range(10)] + [f"after-{i}" for i in range(10)]
+        assert sorted(stored) == sorted(sent)
+        assert await server.terminate() == 0

@@ -11,8 +11,9 @@ import grpc
 import pytest
 
 from ingestd.v1 import admin_service_pb2, ingest_service_pb2
-from server.main import running
+from server.main import hosted_writer, running
 from storage.bridge import run_to_end
+from storage.migrate import upgrade
 from tests.conftest import Client, grpc_channel, make_settings
 from tests.helpers import log_event, write_request
 
@@ -61,52 +62,55 @@ def test_a_bridged_coroutine_returns_its_value() -> None:
     assert run_to_end(hook()) == 42
 
 
-async def test_a_worker_writes_through_the_host_workers_writer(tmp_path: Path) -> None:
-    """As `--workers N` on SQLite runs them: one worker hosts the file's writer on a socket, the
-    others write through it, answered only after its commit; a revoked key is refused through it,
+async def test_a_worker_writes_through_the_writer_process(tmp_path: Path) -> None:
+    """As `--workers N` on SQLite runs them: one process hosts the file's writer on a socket, the
+    workers write through it, answered only after its commit; a revoked key is refused through it,
     and a host that is gone answers UNAVAILABLE within seconds rather than leaving the call hanging."""
     url = f"sqlite:///{tmp_path / 'ingestd.db'}"
     socket_path = str(tmp_path / "writer.sock")
     host_settings = make_settings(url, writer_socket=socket_path, writer_host=True)
     other_settings = make_settings(url, writer_socket=socket_path, migrate_on_start=False)
-    async with running(host_settings) as host, grpc_channel(host.grpc_port) as host_channel:
-        host_client = Client.for_channel(host, host_channel)
-        async with running(other_settings) as other, grpc_channel(other.grpc_port) as channel:
-            client = Client.for_channel(other, channel)
-            answers = await asyncio.gather(
-                *(
-                    client.ingest.WriteEvents(write_request(log_event(f"via-{n}")), metadata=client.project)
-                    for n in range(30)
-                )
+    await asyncio.to_thread(upgrade, url)
+    async with (
+        hosted_writer(host_settings),
+        running(other_settings) as other,
+        grpc_channel(other.grpc_port) as channel,
+    ):
+        client = Client.for_channel(other, channel)
+        answers = await asyncio.gather(
+            *(
+                client.ingest.WriteEvents(write_request(log_event(f"via-{n}")), metadata=client.project)
+                for n in range(30)
             )
-            assert all(a.accepted_count == 1 for a in answers)
-            stored = sqlite3.connect(tmp_path / "ingestd.db")
-            try:
-                count = stored.execute("SELECT count(*) FROM events WHERE message LIKE 'via-%'").fetchone()[0]
-            finally:
-                stored.close()
-            assert count == 30
+        )
+        assert all(a.accepted_count == 1 for a in answers)
+        stored = sqlite3.connect(tmp_path / "ingestd.db")
+        try:
+            count = stored.execute("SELECT count(*) FROM events WHERE message LIKE 'via-%'").fetchone()[0]
+        finally:
+            stored.close()
+        assert count == 30
 
-            made = await host_client.admin.CreateApiKey(
-                admin_service_pb2.CreateApiKeyRequest(
-                    organization="default", kind=admin_service_pb2.API_KEY_KIND_PROJECT, project="default"
-                ),
-                metadata=host_client.master,
+        made = await client.admin.CreateApiKey(
+            admin_service_pb2.CreateApiKeyRequest(
+                organization="default", kind=admin_service_pb2.API_KEY_KIND_PROJECT, project="default"
+            ),
+            metadata=client.master,
+        )
+        # Used once, so this worker holds the key as valid; only the writer's commit re-checks it.
+        first = await client.ingest.WriteEvents(
+            write_request(log_event("before")), metadata=client.auth(made.secret)
+        )
+        assert first.accepted_count == 1
+        await client.admin.RevokeApiKey(
+            admin_service_pb2.RevokeApiKeyRequest(organization="default", key=made.api_key.id),
+            metadata=client.master,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as revoked:
+            await client.ingest.WriteEvents(
+                write_request(log_event("revoked")), metadata=client.auth(made.secret)
             )
-            # Used once, so this worker holds the key as valid; only the writer's commit re-checks it.
-            first = await client.ingest.WriteEvents(
-                write_request(log_event("before")), metadata=client.auth(made.secret)
-            )
-            assert first.accepted_count == 1
-            await host_client.admin.RevokeApiKey(
-                admin_service_pb2.RevokeApiKeyRequest(organization="default", key=made.api_key.id),
-                metadata=host_client.master,
-            )
-            with pytest.raises(grpc.aio.AioRpcError) as revoked:
-                await client.ingest.WriteEvents(
-                    write_request(log_event("revoked")), metadata=client.auth(made.secret)
-                )
-            assert revoked.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert revoked.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     # The host has stopped; a worker still running must answer, not wait for it.
     async with running(other_settings) as other, grpc_channel(other.grpc_port) as channel:
