@@ -124,6 +124,9 @@ def _start(worker: _Worker, env: Mapping[str, str]) -> None:
         [sys.executable, "-m", "server", "serve"],
         env={**env, "INGESTD_WRITER_HOST": "true" if worker.writer else "false"},
         preexec_fn=_die_with_parent(),
+        # A group of its own: a terminal's Ctrl-C reaches the supervisor alone, which then drains
+        # the workers before the writer they commit through.
+        process_group=0,
     )
     worker.started = time.monotonic()
 
