@@ -26,6 +26,7 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.common import fill_struct
 from server.dialects.logister_limits import (
     derived_uuid,
     first_present,
@@ -255,7 +256,7 @@ def translate_event(
         event.occurred_at.CopyFrom(occurred)
     _fill_envelope(event, context)
     _body(event, event_type, message, level_text, context)
-    event.context.update(context)
+    fill_struct(event.context, context)
     return Translated(event, uuid, False)
 
 
@@ -441,5 +442,5 @@ def _span(
     event.occurred_at.CopyFrom(started)
     _set_level(event, raw.get("level"))
     _fill_envelope(event, context)
-    event.context.update(context)
+    fill_struct(event.context, context)
     return Translated(event, uuid, True)

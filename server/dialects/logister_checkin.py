@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ingestd.v1 import event_pb2
+from server.dialects.common import fill_struct
 from server.dialects.logister import CHECK_IN_STATUSES, Translated, normalized_keys
 from server.dialects.logister_limits import (
     derived_uuid,
@@ -213,7 +214,7 @@ def translate_check_in(
     occurred = parse_time(p.get("occurred_at"))
     if occurred is not None:
         event.occurred_at.CopyFrom(occurred)
-    event.context.update(context)
+    fill_struct(event.context, context)
     return Translated(event, uuid, False)
 
 
@@ -303,5 +304,5 @@ def translate_deployment(
     deployed = parse_time(_first(payload, _DEPLOYED_AT))
     if deployed is not None:
         event.occurred_at.CopyFrom(deployed)
-    event.context.update(payload)
+    fill_struct(event.context, payload)
     return Translated(event, uuid, False)

@@ -29,7 +29,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from ingestd.v1 import event_pb2
-from server.dialects.common import zod_expected, zod_type
+from server.dialects.common import fill_struct, zod_expected, zod_type
 
 E = event_pb2
 
@@ -170,7 +170,7 @@ def _event(item: object, at: str, found: list[Detail]) -> event_pb2.Event | None
     metadata = _object(item, "metadata", at, found)
     if metadata is not None and _shallow(metadata, at + "metadata", found):
         audit.metadata.SetInParent()  # an empty object is kept as sent
-        audit.metadata.update(metadata)
+        fill_struct(audit.metadata, metadata)
     _changes(item, audit, at, found)
     key = _string(item, "idempotency_key", at, found, min_chars=1)
     if key is not None:
@@ -287,7 +287,7 @@ def _to_value(target: struct_pb2.Value, value: object) -> None:
         target.string_value = value
     elif isinstance(value, dict):
         target.struct_value.SetInParent()  # `{}` too is a value
-        target.struct_value.update(value)
+        fill_struct(target.struct_value, value)
     else:
         assert isinstance(value, list)
         target.list_value.SetInParent()

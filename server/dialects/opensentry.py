@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from ingestd.v1 import event_pb2
-from server.dialects.common import iso_timestamp, nests_deeper
+from server.dialects.common import fill_struct, iso_timestamp, nests_deeper
 
 E = event_pb2
 
@@ -287,7 +287,7 @@ def _error(item: JsonObject, path: str) -> event_pb2.Event:
     event.level = _LEVELS.get(named.lower(), E.LEVEL_ERROR)  # type: ignore[assignment]
     if message is not None and value is not None:
         # The fallback message is not part of the title when there is a value: keep it anyway.
-        event.context.update({"message": message})
+        fill_struct(event.context, {"message": message})
     return event
 
 
@@ -346,7 +346,7 @@ def _breadcrumb(crumb: object, path: str) -> event_pb2.Breadcrumb:
     )
     data = _free_object(crumb, "data", path)
     if data is not None:
-        out.data.update(data)
+        fill_struct(out.data, data)
     return out
 
 
@@ -402,7 +402,7 @@ def _generation(item: JsonObject, path: str) -> event_pb2.Event:
     )
     metadata = _free_object(item, "metadata", path)
     if metadata is not None:
-        body.metadata.update(metadata)
+        fill_struct(body.metadata, metadata)
     event = E.Event(
         kind=E.KIND_AI_GENERATION,
         trace_id=_str(item, "traceId", path),

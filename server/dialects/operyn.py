@@ -26,7 +26,7 @@ import orjson
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from ingestd.v1 import event_pb2
-from server.dialects.common import iso_timestamp, nests_deeper, zod_expected, zod_type
+from server.dialects.common import fill_struct, iso_timestamp, nests_deeper, zod_expected, zod_type
 from server.normalize import MAX_MESSAGE_CHARS, MAX_SHORT_CHARS
 
 E = event_pb2
@@ -343,7 +343,7 @@ class _Checker:
             self._issue("metadata", f"Nested deeper than {max_depth} levels")
             return None
         struct = struct_pb2.Struct()
-        struct.update(value)
+        fill_struct(struct, value)
         return struct
 
     def labels(self, name: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ import orjson
 from google.protobuf import timestamp_pb2
 
 from ingestd.v1 import event_pb2
-from server.dialects.common import nests_deeper, zod_type
+from server.dialects.common import fill_struct, nests_deeper, zod_type
 
 E = event_pb2
 
@@ -321,7 +321,7 @@ def _log(entry: Doc, source: str, batch_ms: float | None) -> event_pb2.Event:
         body.touchpoint = entry["touchpoint"]
     body.SetInParent()
     if entry.get("metadata"):
-        body.metadata.update(entry["metadata"])
+        fill_struct(body.metadata, entry["metadata"])
     if entry.get("key"):
         # A log line has no correlation field of its own; the tag keeps it filterable.
         event.tags["correlation_key"] = entry["key"]
@@ -361,7 +361,7 @@ def _timing(start: Doc | None, end: Doc | None, source: str, batch_ms: float | N
     metadata = {**(start or {}).get("metadata", {}), **(end or {}).get("metadata", {})}
     body.SetInParent()
     if metadata:
-        body.metadata.update(metadata)
+        fill_struct(body.metadata, metadata)
     occurred = first.get("timestamp", merged.get("timestamp", start_ms if start_ms is not None else end_ms))
     if occurred is None:
         occurred = batch_ms
