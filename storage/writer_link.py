@@ -2,9 +2,10 @@
 
 A SQLite file takes one writer at a time. When each worker of `ingestd serve --workers N` wrote
 its own groups, they took turns at the file, and each commit held only one worker's requests: the
-file's commits, not the CPU, set the pace. Instead one worker hosts the `GroupWriter` and serves it
-on a Unix socket (`WriterLink`); the others hand it their rows (`RemoteWriter`, the same `write`
-contract), so every worker's requests share each commit, and every answer still waits for it.
+file's commits, not the CPU, set the pace. Instead one process of the supervisor's hosts the
+`GroupWriter` and serves it on a Unix socket (`WriterLink`); the workers hand it their rows
+(`RemoteWriter`, the same `write` contract), so every worker's requests share each commit, and
+every answer still waits for it.
 
 Frames are a 4-byte big-endian length and a `marshal`ed tuple, both ways:
 - request: `(request_id, key_id, rows)`, each row a plain tuple in `EventRow` order;
@@ -70,7 +71,7 @@ async def _read_frame(reader: asyncio.StreamReader) -> Any:
 
 
 class WriterLink:
-    """Serves a `GroupWriter` on a Unix socket to the other workers of this host."""
+    """Serves a `GroupWriter` on a Unix socket to the workers of this host."""
 
     def __init__(self, writer: GroupWriter, path: str) -> None:
         self._writer = writer
@@ -121,7 +122,7 @@ class WriterLink:
 
 def _reply(outbox: _Outbox, request_id: int, done: asyncio.Future[list[Stored]]) -> None:
     """Queues the answer to one request once the writer has settled it."""
-    error = done.exception()
+    error = CommitFailed("cancelled") if done.cancelled() else done.exception()
     if error is None:
         outbox.push(_frame((request_id, _OK, [(s.event_id, s.duplicate) for s in done.result()])))
     elif isinstance(error, KeyRevoked):
@@ -131,7 +132,7 @@ def _reply(outbox: _Outbox, request_id: int, done: asyncio.Future[list[Stored]])
 
 
 class RemoteWriter:
-    """`GroupWriter.write` over the socket of the worker that hosts the writer."""
+    """`GroupWriter.write` over the socket of the process that hosts the writer."""
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -145,7 +146,7 @@ class RemoteWriter:
 
     async def write(self, key_id: str | None, rows: Sequence[EventRow]) -> list[Stored]:
         """As `GroupWriter.write`. A host that cannot be reached within `_CONNECT_WAIT_S` is
-        `CommitFailed`: the host worker is restarting, and a retry may succeed."""
+        `CommitFailed`: the writer process is restarting, and a retry may succeed."""
         if self._closed:
             raise WriterClosed()
         outbox = await self._connect()
@@ -187,7 +188,7 @@ class RemoteWriter:
                 return await asyncio.open_unix_connection(self._path)
             except OSError:
                 await asyncio.sleep(_CONNECT_RETRY_S)
-        raise CommitFailed("the writer's host worker is unreachable")
+        raise CommitFailed("the writer process is unreachable")
 
     async def _read(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
         try:
