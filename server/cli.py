@@ -155,10 +155,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     """Serves until SIGTERM or SIGINT, then shuts down gracefully."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = _stop_on_signals()
     async with running(settings) as started:
         _announce(started, out)
         runtime.settle_heap()
@@ -168,14 +165,20 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
 async def serve_writer(settings: Settings, out: TextIO = sys.stdout) -> None:
     """Hosts the group writer of a SQLite file for a supervisor's workers until SIGTERM or SIGINT;
     serves no port of its own."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = _stop_on_signals()
     async with hosted_writer(settings):
         print(f"ingestd group writer serving {settings.writer_socket}", file=out, flush=True)
         runtime.settle_heap()
         await stop.wait()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event that SIGTERM or SIGINT sets."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
 
 
 def _announce(started: Running, out: TextIO) -> None:

@@ -61,7 +61,8 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
             connect_args={"connect_timeout": 10},
         )
 
-    engine = create_async_engine(full, hide_parameters=True, connect_args={"timeout": 30})
+    timeout_s = SQLITE_BUSY_TIMEOUT_MS / 1000
+    engine = create_async_engine(full, hide_parameters=True, connect_args={"timeout": timeout_s})
     _configure_sqlite(engine.sync_engine, sqlite_synchronous, always_immediate=False)
     return engine
 

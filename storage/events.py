@@ -70,7 +70,7 @@ class IssueRow:
     latest_id: str
 
 
-_INSERT_SQLITE = "INSERT INTO events ({}) VALUES ({})".format(
+INSERT_SQLITE = "INSERT INTO events ({}) VALUES ({})".format(
     ", ".join(EVENT_COLUMNS), ", ".join("?" for _ in EVENT_COLUMNS)
 )
 # Binary COPY: measured about 25% faster than text COPY here, bytea payloads above all.
@@ -112,7 +112,7 @@ class EventRepository:
                 for row in rows:
                     await copy.write_row(row)
         else:
-            await connection.exec_driver_sql(_INSERT_SQLITE, list(rows))
+            await connection.exec_driver_sql(INSERT_SQLITE, list(rows))
 
     async def insert_keyed(self, rows: Sequence[EventRow]) -> set[tuple[str, str]]:
         """Inserts rows that carry idempotency keys, skipping keys already stored (by this node

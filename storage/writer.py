@@ -185,6 +185,7 @@ class GroupWriter:
     # -- the writer's thread ---------------------------------------------------------------
 
     def _run(self) -> None:
+        group: list[_Submission] = []
         try:
             stopping = False
             while not stopping:
@@ -207,8 +208,12 @@ class GroupWriter:
                     size += len(more.rows)
                 self._commit_group(group)
                 self._answer(group)
+                group = []
         except BaseException:  # pragma: no cover - a bug in the writer itself: fail loudly, answer all
             _log.exception("writer_crashed")
+            for submission in group:
+                submission.error = CommitFailed("the writer failed")
+            self._answer(group)
             raise
         finally:
             self._fail_queued()

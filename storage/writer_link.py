@@ -51,7 +51,7 @@ class _Outbox:
     answers (or a burst of requests) cost one system call, not one each."""
 
     def __init__(self, stream: asyncio.StreamWriter) -> None:
-        self._stream = stream
+        self.stream = stream
         self._frames: list[bytes] = []
 
     def push(self, frame: bytes) -> None:
@@ -61,8 +61,8 @@ class _Outbox:
 
     def _flush(self) -> None:
         frames, self._frames = self._frames, []
-        if not self._stream.is_closing():
-            self._stream.write(b"".join(frames))
+        if not self.stream.is_closing():
+            self.stream.write(b"".join(frames))
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
@@ -138,7 +138,6 @@ class RemoteWriter:
         self._path = path
         self._ids = itertools.count()
         self._pending: dict[int, asyncio.Future[tuple[int, Any]]] = {}
-        self._stream: asyncio.StreamWriter | None = None
         self._outbox: _Outbox | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
@@ -164,8 +163,8 @@ class RemoteWriter:
 
     async def close(self) -> None:
         self._closed = True
-        if self._stream is not None:
-            self._stream.close()
+        if self._outbox is not None:
+            self._outbox.stream.close()
         if self._reader_task is not None:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -173,13 +172,14 @@ class RemoteWriter:
         self._fail_pending(WriterClosed())
 
     async def _connect(self) -> _Outbox:
-        if self._outbox is not None and self._stream is not None and not self._stream.is_closing():
-            return self._outbox
+        outbox = self._outbox
+        if outbox is not None and not outbox.stream.is_closing():
+            return outbox
         async with self._connecting:
-            if self._outbox is None or self._stream is None or self._stream.is_closing():
-                reader, self._stream = await self._open()
-                self._outbox = _Outbox(self._stream)
-                self._reader_task = asyncio.ensure_future(self._read(reader, self._stream))
+            if self._outbox is None or self._outbox.stream.is_closing():
+                reader, stream = await self._open()
+                self._outbox = _Outbox(stream)
+                self._reader_task = asyncio.ensure_future(self._read(reader, stream))
             return self._outbox
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -200,8 +200,7 @@ class RemoteWriter:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            if self._stream is stream:
-                self._stream = None
+            if self._outbox is not None and self._outbox.stream is stream:
                 self._outbox = None
             stream.close()
             # What was sent may or may not have been committed; the caller's retry (with

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from storage.events import COPY_PG, COPY_PG_TYPES, EventRow
+from storage.events import COPY_PG, COPY_PG_TYPES, INSERT_SQLITE, EventRow
 from storage.models import EVENT_COLUMNS
 
 _COLUMNS = ", ".join(EVENT_COLUMNS)
@@ -53,8 +53,7 @@ class SqliteStatements:
     """`sqlite3`: executemany for plain rows; keyed rows one `execute` each, which in-process
     costs microseconds and tells by `rowcount` whether the row went in."""
 
-    _INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
-    _INSERT_KEYED = f"{_INSERT} {_ON_KEY_CONFLICT}"
+    _INSERT_KEYED = f"{INSERT_SQLITE} {_ON_KEY_CONFLICT}"
     _KEYS_OF_PROJECT = "SELECT idempotency_key, id FROM events WHERE project_id = ? AND idempotency_key"
 
     def live_keys(self, raw: Any, key_ids: Iterable[str]) -> set[str]:
@@ -73,7 +72,7 @@ class SqliteStatements:
 
     def insert_plain(self, raw: Any, rows: Sequence[EventRow]) -> None:
         if rows:
-            raw.executemany(self._INSERT, rows)
+            raw.executemany(INSERT_SQLITE, rows)
 
     def insert_keyed(self, raw: Any, rows: Sequence[EventRow]) -> set[tuple[str, str]]:
         inserted: set[tuple[str, str]] = set()
