@@ -490,4 +490,6 @@ def _has_content(value: struct_pb2.Value) -> bool:
 def _text_of(value: struct_pb2.Value) -> str:
     if value.WhichOneof("kind") == "string_value":
         return value.string_value
-    return MessageToJson(value, indent=None)
+    # Sorted, because a Struct's map iterates in no fixed order (a copy may differ from its
+    # original), and a masked or hashed value must not depend on it.
+    return MessageToJson(value, indent=None, sort_keys=True)
