@@ -43,6 +43,10 @@ MAX_SHORT_CHARS = 200
 MAX_TAGS = 128
 MAX_TAG_VALUE_CHARS = 1_000
 MAX_EVENT_BYTES = 1_048_576
+#: A check-in's longest expected interval: a yearly job's, in a leap year. Longer ones would put
+#: the next due time past what a Timestamp (and an int64 of microseconds) holds.
+MAX_CHECK_IN_INTERVAL_S = 366 * 86_400
+_CHECK_IN_STATUSES = frozenset(E.CheckInStatus.values())
 
 # Envelope strings stored in indexed columns or used as keys: bounded so that every database
 # stores them the same way.
@@ -207,8 +211,7 @@ def _check_body(event: event_pb2.Event, body: str, violations: list[Violation]) 
         if not event.metric.name:
             violations.append(("metric.name", "is required"))
     elif body == "check_in":
-        if not event.check_in.slug:
-            violations.append(("check_in.slug", "is required"))
+        _check_check_in(event.check_in, violations)
     elif body == "ai_generation":
         if not event.ai_generation.provider:
             violations.append(("ai_generation.provider", "is required"))
@@ -219,6 +222,20 @@ def _check_body(event: event_pb2.Event, body: str, violations: list[Violation]) 
             violations.append(("timing.touchpoint", "a touchpoint or a correlation_key is required"))
     elif body == "audit" and not event.audit.action:
         violations.append(("audit.action", "is required"))
+
+
+def _check_check_in(check_in: event_pb2.CheckInBody, violations: list[Violation]) -> None:
+    slug = check_in.slug
+    if not slug:
+        violations.append(("check_in.slug", "is required"))
+    elif len(slug) > MAX_SHORT_CHARS or "\x00" in slug:
+        # The slug keys the project's monitor, in a text column.
+        violations.append(("check_in.slug", f"must be at most {MAX_SHORT_CHARS} characters, without NUL"))
+    if not 0 <= check_in.expected_interval_seconds <= MAX_CHECK_IN_INTERVAL_S:
+        bound = MAX_CHECK_IN_INTERVAL_S
+        violations.append(("check_in.expected_interval_seconds", f"must be 0 (the monitor's own) to {bound}"))
+    if check_in.status not in _CHECK_IN_STATUSES:
+        violations.append(("check_in.status", f"unknown status {check_in.status}"))
 
 
 def _complete_error(event: event_pb2.Event) -> None:

@@ -199,3 +199,53 @@ async def test_a_missed_check_in_opens_no_alert_while_its_rule_is_disabled(datab
             "quiet": A.MONITOR_STATUS_MISSED,
         }
         assert await stored_alerts(database_url) == []
+
+
+async def test_a_check_in_out_of_range_is_refused_and_leaves_the_monitors_readable(database_url: str) -> None:
+    """Once, a huge interval was stored and every later ListMonitors answered 500."""
+    settings = make_settings(database_url)
+    async with (
+        http_gateway(settings, "inprocess", ManualClock(START_S)) as http,
+        grpc_channel(http.running.grpc_port) as channel,
+    ):
+        client = Client.for_channel(http.running, channel)
+        for interval in ("1e12", "9.3e18", '"1e400"', '"1e13"'):
+            body = '{"check_in": {"slug": "x", "status": "ok", "expected_interval_seconds": %s}}' % interval
+            headers = {**http.bearer(PROJECT_SECRET), "Content-Type": "application/json"}
+            async with http.session.post(http.url("/api/v1/check_ins"), data=body, headers=headers) as response:
+                assert (response.status, await response.json()) == (
+                    422,
+                    {"errors": ["Expected interval seconds must be less than or equal to 31622400"]},
+                ), interval
+        bad = [
+            {"checkIn": {"slug": "x", "status": "CHECK_IN_STATUS_OK", "expectedIntervalSeconds": "9000000000000"}},
+            {"checkIn": {"slug": "x", "expectedIntervalSeconds": "-5"}},
+            {"checkIn": {"slug": "x", "status": 42}},
+            {"checkIn": {"slug": "nul\u0000slug"}},
+            {"checkIn": {"slug": "s" * 201}},
+        ]
+        async with http.session.post(
+            http.url("/v1/projects/default/events:write"), json={"events": bad}, headers=http.bearer()
+        ) as response:
+            assert response.status == 200
+            answer = await response.json()
+        assert answer["rejectedCount"] == len(bad)
+        fields = [r["error"]["details"][1]["fieldViolations"][0]["field"] for r in answer["results"]]
+        assert fields == [
+            "check_in.expected_interval_seconds",
+            "check_in.expected_interval_seconds",
+            "check_in.status",
+            "check_in.slug",
+            "check_in.slug",
+        ]
+        yearly = E.Event(check_in=E.CheckInBody(slug="yearly", expected_interval_seconds=366 * 86_400))
+        await client.ingest.WriteEvents(write_request(yearly), metadata=client.project)
+        listed = await client.alerts.ListMonitors(
+            pb.ListMonitorsRequest(project="default"), metadata=client.master
+        )
+        assert [(m.slug, m.expected_interval_seconds) for m in listed.monitors] == [("yearly", 366 * 86_400)]
+        async with http.session.get(
+            http.url("/v1/projects/default/monitors/yearly"), headers=http.bearer()
+        ) as response:
+            assert response.status == 200
+            assert (await response.json())["nextDueTime"] == "2026-11-16T00:00:00Z"

@@ -40,9 +40,14 @@ def monitor_message(row: MonitorRow) -> A.Monitor:
         last_check_in_status=row.last_status,  # type: ignore[arg-type]
     )
     monitor.last_check_in_time.FromMicroseconds(row.last_check_in_us)
-    monitor.next_due_time.FromMicroseconds(row.next_due_us)
+    # Clamped: a monitor stored before intervals were bounded may be due after year 9999.
+    monitor.next_due_time.FromMicroseconds(min(row.next_due_us, _LAST_TIMESTAMP_US))
     monitor.create_time.FromMicroseconds(row.created_us)
     return monitor
+
+
+#: 9999-12-31T23:59:59Z, the last second a Timestamp holds.
+_LAST_TIMESTAMP_US = 253_402_300_799 * 1_000_000
 
 
 class Monitors:

@@ -31,6 +31,7 @@ from server.dialects.logister_limits import (
     derived_uuid,
     first_present,
     idempotency_key,
+    int64,
     normalize_uuid,
     number,
     parse_time,
@@ -290,7 +291,7 @@ def _body(
         check_in.slug = text(first_present(ctx.get("check_in_slug"), message))
         status = text(ctx.get("check_in_status")).strip().lower()
         check_in.status = CHECK_IN_STATUSES.get(status, E.CHECK_IN_STATUS_UNSPECIFIED)  # type: ignore[assignment]
-        check_in.expected_interval_seconds = int(number(ctx.get("expected_interval_seconds")) or 0)
+        check_in.expected_interval_seconds = int64(number(ctx.get("expected_interval_seconds")))
         check_in.duration_ms = number(ctx.get("duration_ms")) or 0.0
 
 

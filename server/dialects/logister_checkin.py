@@ -20,6 +20,7 @@ from server.dialects.logister_limits import (
     derived_uuid,
     first_present,
     idempotency_key,
+    int64,
     normalize_uuid,
     number,
     parse_time,
@@ -27,6 +28,7 @@ from server.dialects.logister_limits import (
     text,
     underscore,
 )
+from server.normalize import MAX_CHECK_IN_INTERVAL_S
 
 E = event_pb2
 
@@ -179,10 +181,14 @@ def translate_check_in(
         errors.append("Message can't be blank")
     if given is not None and uuid is None:
         errors.append("Uuid is invalid")
+    # Logister's own rule: a positive interval, else the default. Beyond a year, where its
+    # document is silent, the monitor's next due time would not fit a timestamp.
+    interval = int64(number(p.get("expected_interval_seconds")))
+    if interval > MAX_CHECK_IN_INTERVAL_S:
+        errors.append(f"Expected interval seconds must be less than or equal to {MAX_CHECK_IN_INTERVAL_S}")
     if errors:
         return errors
     uuid = uuid or fallback_uuid
-    interval = int(number(p.get("expected_interval_seconds")) or 0)
     duration = number(p.get("duration_ms")) or 0.0
     context: dict[str, Any] = {
         "environment": _stripped(p.get("environment")) or default_environment,

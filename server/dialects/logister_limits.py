@@ -112,6 +112,22 @@ def number(value: object) -> float | None:
     return None
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def int64(value: float | None) -> int:
+    """`value` truncated to an int64, saturating at its bounds (infinities included); 0 for None
+    or NaN. Validation downstream then refuses what is out of its own range, rather than the
+    conversion failing."""
+    if value is None or value != value:
+        return 0
+    if value >= _INT64_MAX:
+        return _INT64_MAX
+    if value <= -_INT64_MAX:
+        return -_INT64_MAX
+    return int(value)
+
+
 def parse_time(value: object) -> timestamp_pb2.Timestamp | None:
     """An ISO 8601 time (naive means UTC; `Z` and offsets accepted) or Unix seconds, or None when
     `value` is neither; Logister then uses the time it received the event."""
