@@ -12,14 +12,22 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from google.protobuf import timestamp_pb2
 from sqlalchemy import insert, select
 
+from ingestd.v1 import alert_service_pb2 as pb
 from ingestd.v1 import alerting_pb2 as A
 from ingestd.v1 import event_pb2 as E
+from server.alerting.evaluator import AlertEvaluator
 from server.alerting.matching import compile_glob, resolve
 from server.config import Settings
+from server.ids import UuidV7
 from server.main import running
+from server.normalize import normalize
+from storage import alert_state, monitors
 from storage.engine import create_engine
+from storage.events import EventRow
 from storage.models import Alert, AlertRule
 from tests.conftest import Client, grpc_channel
 from tests.helpers import ManualClock, error_event, log_event, write_request
@@ -342,3 +350,67 @@ def test_globs_and_dot_paths() -> None:
         "kind": "KIND_UNSPECIFIED",
         "nope": None,
     }
+
+
+async def test_a_monitor_that_fails_to_record_costs_no_other_evaluation(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One check-in's failure (forced here) used to roll back the whole group's alerts."""
+    real = monitors.record_check_in
+
+    async def poisoned(connection: Any, project: str, slug: str, **fields: Any) -> None:
+        if slug == "poison":
+            raise RuntimeError("forced failure")
+        await real(connection, project, slug, **fields)
+
+    monkeypatch.setattr(monitors, "record_check_in", poisoned)
+    clock = ManualClock(START_S)
+    async with serving(settings, clock) as client:
+        check_in = E.Event(check_in=E.CheckInBody(slug="poison"))
+        await send(client, error_event(), check_in, E.Event(check_in=E.CheckInBody(slug="fine")))
+        listed = await client.alerts.ListMonitors(
+            pb.ListMonitorsRequest(project="default"), metadata=client.master
+        )
+    assert [m.slug for m in listed.monitors] == ["fine"]
+    assert [a.rule_id for a in await stored_alerts(settings.database_url)] == ["new_issue"]
+
+
+async def test_one_projects_failed_evaluation_costs_no_other_project_its_alerts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer group mixes projects; the first project's failure (forced here) used to end
+    the evaluation of every project after it."""
+    real = alert_state.new_fingerprints
+
+    async def poisoned(connection: Any, project: str, *args: Any) -> Any:
+        if project == "aaa":
+            raise RuntimeError("forced failure")
+        return await real(connection, project, *args)
+
+    monkeypatch.setattr(alert_state, "new_fingerprints", poisoned)
+    async with serving(settings, ManualClock(START_S)):
+        pass  # bootstraps the database
+    clock = ManualClock(START_S)
+    evaluator = AlertEvaluator(clock, UuidV7(clock), settings)
+    now = timestamp_pb2.Timestamp(seconds=START_S)
+    rows = []
+    for project in ("aaa", "default"):
+        event = error_event(f"{project}Error")
+        row = normalize(
+            event,
+            project=project,
+            event_id=f"ev_{project}",
+            received=now,
+            received_us=clock.now,
+            dialect="ingestd",
+        )
+        assert isinstance(row, EventRow)
+        rows.append(row)
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.begin() as connection:
+            await evaluator.on_commit(connection, rows, clock.now)
+    finally:
+        await engine.dispose()
+    (alert,) = await stored_alerts(settings.database_url)
+    assert (alert.rule_id, alert.event_ids) == ("new_issue", ["ev_default"])

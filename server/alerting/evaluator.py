@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingestd.v1 import alerting_pb2 as A
@@ -40,6 +41,7 @@ from storage.events import EventRow
 
 #: How many event ids an alert keeps.
 MAX_EVENT_IDS = 10
+_log = structlog.get_logger("ingestd.alerting")
 #: The check-in interval of a monitor whose check-ins never said.
 DEFAULT_INTERVAL_S = 300
 #: Counter buckets older than this are deleted, now and then.
@@ -123,20 +125,27 @@ class AlertEvaluator:
         else:
             by_project = {project: [row for row in rows if row[0] == project] for project in projects}
         for project, project_rows in sorted(by_project.items()):
-            rule_set = self._cached(project, now_us)
-            if rule_set is None:
-                async with connection.begin_nested():
-                    rule_set = await self.rules(connection, project, now_us)
+            # Each project's rules, and each of its monitors, in a savepoint of its own: what fails
+            # costs no other project, and no other part of its own, its evaluation.
+            try:
+                rule_set = self._cached(project, now_us)
+                if rule_set is None:
+                    async with connection.begin_nested():
+                        rule_set = await self.rules(connection, project, now_us)
+            except Exception:
+                _log.exception("alert_evaluation_failed", project=project, stage="rules")
+                continue
             tallies = rule_set.tally(project_rows)
             plan = self._plan(project, tallies, now_us) if tallies else None
+            if plan is not None:
+                try:
+                    async with connection.begin_nested():
+                        await self._apply(connection, project, rule_set, plan, project_rows, now_us)
+                except Exception:
+                    _log.exception("alert_evaluation_failed", project=project, stage="rules")
             check_ins = [row for row in project_rows if row[2] == E.KIND_CHECK_IN]
-            if plan is None and not check_ins:
-                continue
-            async with connection.begin_nested():
-                if plan is not None:
-                    await self._apply(connection, project, rule_set, plan, project_rows, now_us)
-                if check_ins:
-                    await self._record_check_ins(connection, project, rule_set, check_ins, now_us)
+            if check_ins:
+                await self._record_check_ins(connection, project, rule_set, check_ins, now_us)
 
     def _cached(self, project: str, now_us: int) -> RuleSet | None:
         cached = self._cache.get(project)
@@ -276,24 +285,40 @@ class AlertEvaluator:
             if rule.auto_resolve and rule.detector in _AUTO_RESOLVED_BY_OK
         )
         for slug, (row, body) in sorted(last.items()):
-            failed = body.status == E.CHECK_IN_STATUS_ERROR
-            await monitors.record_check_in(
-                connection,
-                project,
-                slug,
-                environment=row.environment,
-                interval_s=max(body.expected_interval_seconds, 0),
-                status=A.MONITOR_STATUS_FAILING if failed else A.MONITOR_STATUS_OK,
-                last_status=body.status or E.CHECK_IN_STATUS_OK,
-                now_us=now_us,
-                default_interval_s=DEFAULT_INTERVAL_S,
-            )
-            if body.status in _OK_CHECK_INS and auto_resolved:
-                resolved = await alert_state.resolve_live(connection, project, auto_resolved, slug, now_us)
-                for alert in resolved:
-                    await webhooks.enqueue_deliveries(
-                        connection, project, alert, "alert.resolved", now_us, self._ids.new
-                    )
+            try:
+                async with connection.begin_nested():
+                    await self._record_check_in(connection, project, slug, row, body, auto_resolved, now_us)
+            except Exception:
+                _log.exception("alert_evaluation_failed", project=project, stage="monitor", slug=slug)
+
+    async def _record_check_in(
+        self,
+        connection: AsyncConnection,
+        project: str,
+        slug: str,
+        row: EventRow,
+        body: E.CheckInBody,
+        auto_resolved: list[str],
+        now_us: int,
+    ) -> None:
+        failed = body.status == E.CHECK_IN_STATUS_ERROR
+        await monitors.record_check_in(
+            connection,
+            project,
+            slug,
+            environment=row.environment,
+            interval_s=max(body.expected_interval_seconds, 0),
+            status=A.MONITOR_STATUS_FAILING if failed else A.MONITOR_STATUS_OK,
+            last_status=body.status or E.CHECK_IN_STATUS_OK,
+            now_us=now_us,
+            default_interval_s=DEFAULT_INTERVAL_S,
+        )
+        if body.status in _OK_CHECK_INS and auto_resolved:
+            resolved = await alert_state.resolve_live(connection, project, auto_resolved, slug, now_us)
+            for alert in resolved:
+                await webhooks.enqueue_deliveries(
+                    connection, project, alert, "alert.resolved", now_us, self._ids.new
+                )
 
 
 def _summary(rule: A.AlertRule, group_key: str, count: int) -> str:
