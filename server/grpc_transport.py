@@ -3,7 +3,7 @@ and reflection services. No domain logic lives here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 import grpc
@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from server.endpoints import method_path
-from server.errors import IngestdError
+from server.errors import IngestdError, InvalidArgument
 from server.pipeline import Endpoint, Pipeline, request_id_from
 
 
@@ -23,6 +23,36 @@ def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
     return {
         key.lower(): value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)
     }
+
+
+class _Undecodable:
+    """What the deserializer hands on for bytes that are not the request message: the handler
+    answers INVALID_ARGUMENT, where grpc would answer UNKNOWN naming its own internals."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def error(self) -> InvalidArgument:
+        return InvalidArgument([("request", f"is not a valid {self.type_name} message")])
+
+
+def _deserializer(request_class: type[Message]) -> Any:
+    def parse(data: bytes) -> Message | _Undecodable:
+        try:
+            return request_class.FromString(data)
+        except Exception:  # DecodeError, and the recursion limit's errors alike
+            return _Undecodable(request_class.DESCRIPTOR.full_name)
+
+    return parse
+
+
+async def _decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Message]:
+    async for request in requests:
+        if isinstance(request, _Undecodable):
+            raise request.error()
+        yield request
 
 
 def _handler(pipeline: Pipeline, endpoint: Endpoint) -> Any:
@@ -36,8 +66,10 @@ def _handler(pipeline: Pipeline, endpoint: Endpoint) -> Any:
         try:
             if endpoint.client_streaming:
                 return await pipeline.stream(
-                    endpoint, request, metadata, request_id=request_id, peer=context.peer()
+                    endpoint, _decoded(request), metadata, request_id=request_id, peer=context.peer()
                 )
+            if isinstance(request, _Undecodable):
+                raise request.error()
             headers: dict[str, str] = {}
             response = await pipeline.unary(
                 endpoint,
@@ -80,7 +112,7 @@ def generic_handlers(
             )
             methods[method.name] = make(
                 _handler(pipeline, endpoint),
-                request_deserializer=request_class.FromString,
+                request_deserializer=_deserializer(request_class),
                 response_serializer=response_class.SerializeToString,
             )
         handlers.append(grpc.method_handlers_generic_handler(service.full_name, methods))

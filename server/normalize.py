@@ -36,6 +36,7 @@ BODY_KIND: dict[str, int] = {
     "audit": E.KIND_AUDIT,
 }
 _KINDS = frozenset(E.Kind.values())
+_BODY_OF = {kind: body for body, kind in BODY_KIND.items()}
 _LEVELS = frozenset(E.Level.values())
 
 MAX_MESSAGE_CHARS = 65_536
@@ -119,6 +120,13 @@ def normalize(
     has_occurred = event.HasField("occurred_at")
     if has_occurred and not valid_timestamp(event.occurred_at):
         violations.append(("occurred_at", "outside 0001-01-01 to 9999-12-31"))
+    if not body and kind in _BODY_OF:
+        # A bodyless event is stored with its kind's (empty) body, which must then hold what that
+        # kind needs: a plain log line needs its message.
+        body = _BODY_OF[kind]
+        getattr(event, body).SetInParent()
+        if kind == E.KIND_LOG and not message:
+            violations.append(("message", "is required of an event without a body"))
     if body:
         _check_body(event, body, violations)
     if violations:

@@ -301,6 +301,9 @@ def read_string(
     return None
 
 
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
 def read_integer(
     body: dict[str, Any],
     name: str,
@@ -322,7 +325,8 @@ def read_integer(
     elif value < minimum:
         bound = "greater than 0" if positive else f"greater than or equal to {minimum}"
         found.append((name, f"Number must be {bound}"))
-    elif maximum is not None and value > maximum:
+    elif value > (maximum := _MAX_SAFE_INTEGER if maximum is None else maximum):
+        # Unbounded in the document, but a JavaScript integer (Zod's `.int()`) is a safe one.
         found.append((name, f"Number must be less than or equal to {maximum}"))
     else:
         return int(value)

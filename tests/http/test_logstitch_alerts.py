@@ -152,6 +152,12 @@ async def test_custom_rule_crud(http: Http) -> None:
             {"threshold": 1.5}, "threshold", "Expected integer, received float", id="threshold-float"
         ),
         pytest.param(
+            {"threshold": 1e19},
+            "threshold",
+            "Number must be less than or equal to 9007199254740991",
+            id="threshold-beyond-int64",
+        ),
+        pytest.param(
             {"threshold": "5"}, "threshold", "Expected number, received string", id="threshold-type"
         ),
         pytest.param({"window_seconds": 59}, "window_seconds", "Number must be greater than or equal to 60"),
