@@ -18,7 +18,7 @@ from storage.engine import create_engine, session_factory
 from tests.conftest import Client, make_settings
 from tests.helpers import ManualClock
 from tests.test_webhooks import PROJECT, START_S, create, enqueue_alert, listed, serving
-from tests.webhook_receiver import WebhookReceiver, verify
+from tests.webhook_receiver import WebhookReceiver, reserve_port, verify
 
 pb = alert_service_pb2
 A = alerting_pb2
@@ -247,18 +247,18 @@ async def test_a_pending_delivery_survives_a_restart_and_is_sent_once(database_u
 
 async def test_a_receiver_down_at_shutdown_gets_the_delivery_after_restart(database_url: str) -> None:
     clock = ManualClock(START_S)
-    async with WebhookReceiver() as placeholder:
-        pass
+    # Bound but not listening until the receiver starts: refused meanwhile, and never re-bound
+    # by another process (re-binding a freed port once flaked).
+    reserved = reserve_port()
+    port = reserved.getsockname()[1]
     async with serving(delivery_settings(database_url), clock) as client:
-        webhook = await create(client, placeholder.url)
+        webhook = await create(client, f"http://127.0.0.1:{port}/hook")
         await enqueue_alert(database_url, clock)
         await log_until(client, webhook.id, attempts(1))
 
     clock.advance(10)
     async with (
-        WebhookReceiver(
-            now=lambda: clock.now / 1_000_000, port=placeholder.port, secret=webhook.secret
-        ) as receiver,
+        WebhookReceiver(now=lambda: clock.now / 1_000_000, sock=reserved, secret=webhook.secret) as receiver,
         serving(delivery_settings(database_url), clock) as client,
     ):
         await receiver.wait_for(1)

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,14 @@ class Received:
         return self.headers.get("X-Ingestd-Delivery", "")
 
 
+def reserve_port() -> socket.socket:
+    """A socket bound to a free port of 127.0.0.1 and not listening: connections to it are
+    refused, and no other process can take the port before a receiver listens on it."""
+    reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reserved.bind(("127.0.0.1", 0))
+    return reserved
+
+
 @dataclass
 class WebhookReceiver:
     """Start with `async with WebhookReceiver(...) as receiver`; `url` is where it listens.
@@ -65,6 +74,8 @@ class WebhookReceiver:
     port: int = 0
     path: str = "/hook"
     received: list[Received] = field(default_factory=list)
+    #: A socket bound (not listening) beforehand, from `reserve_port`: the receiver listens on it.
+    sock: socket.socket | None = None
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
@@ -79,7 +90,11 @@ class WebhookReceiver:
         app.router.add_post(self.path, self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        site: web.BaseSite
+        if self.sock is not None:
+            site = web.SockSite(self._runner, self.sock)
+        else:
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
