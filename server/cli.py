@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from ingestd.v1 import admin_service_pb2
 from server import runtime
 from server.config import Settings
-from server.errors import IngestdError, InvalidArgument
+from server.errors import CannotListen, IngestdError, InvalidArgument
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
 from server.log import configure_logging
 from server.main import Running, core, hosted_writer, running
@@ -149,6 +149,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             runtime.run(_keys(settings, args, sys.stdout))
     except IngestdError as exc:
         print(f"ingestd: {exc.message}", file=sys.stderr)
+        return 1
+    except CannotListen as exc:
+        print(f"ingestd: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -164,3 +164,8 @@ _RPC_CODE: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DATA_LOSS: code_pb2.DATA_LOSS,
     grpc.StatusCode.UNAUTHENTICATED: code_pb2.UNAUTHENTICATED,
 }
+
+
+class CannotListen(RuntimeError):
+    """A port could not be bound at startup (in use, or not an address of this host). Not an
+    error a caller sees: the message, which names the address, is for the operator."""

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from server.endpoints import method_path
-from server.errors import IngestdError, InvalidArgument
+from server.errors import CannotListen, IngestdError, InvalidArgument
 from server.pipeline import Endpoint, Pipeline, request_id_from
 
 
@@ -154,11 +154,14 @@ class GrpcServer:
         """Listens on `address` (port 0 picks a free port); returns the bound port.
 
         Raises:
-            RuntimeError: the address could not be bound.
+            CannotListen: the address could not be bound.
         """
-        port = self.server.add_insecure_port(address)
+        try:
+            port = self.server.add_insecure_port(address)
+        except RuntimeError:  # grpcio raises where older versions returned 0
+            port = 0
         if port == 0:
-            raise RuntimeError(f"cannot listen for gRPC on {address}")
+            raise CannotListen(f"cannot listen for gRPC on {address}: in use, or not an address of this host")
         return port
 
     async def start(self) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -39,6 +40,7 @@ from server.dialects import DIALECTS
 from server.dialects.base import VendorContext
 from server.dispatch import InProcessDispatcher
 from server.endpoints import SERVICES, build_endpoints
+from server.errors import CannotListen
 from server.grpc_transport import GrpcServer
 from server.ids import UuidV7
 from server.ingest import Ingest
@@ -169,8 +171,6 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             alerting.endpoints() + vendor_endpoints,
         )
         pipeline = Pipeline(c.authenticator, max_inflight=settings.max_inflight_calls)
-        first_start = await bootstrap(settings, c.sessions, c.admin, c.clock)
-
         grpc_server = GrpcServer(
             pipeline,
             endpoints,
@@ -178,14 +178,19 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             max_message_bytes=settings.max_message_bytes,
             reuse_port=settings.reuse_port,
         )
+        # Both ports are bound before the first start makes its keys: a port in use must not
+        # leave keys committed whose secrets were never shown.
         grpc_port = grpc_server.bind(settings.grpc_addr)
+        http_socket = stack.enter_context(_bound_http_socket(settings))
+        first_start = await bootstrap(settings, c.sessions, c.admin, c.clock)
+
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop, settings.shutdown_grace_s)
 
         # The HTTP site stops before the gRPC server (exit order is reversed), so no HTTP call
         # reaches a pipeline whose server is draining.
         http_port = await stack.enter_async_context(
-            _http_site(settings, InProcessDispatcher(pipeline, endpoints))
+            _http_site(settings, InProcessDispatcher(pipeline, endpoints), http_socket)
         )
         yield Running(settings, grpc_port, http_port, first_start)
 
@@ -270,13 +275,35 @@ async def _upstream_gateway(settings: Settings) -> AsyncIterator[Running]:
     streaming = frozenset(rpc for rpc, m in methods.items() if m.client_streaming)
     async with grpc.aio.insecure_channel(settings.grpc_upstream) as channel:
         dispatcher = ChannelDispatcher(channel, response_classes, streaming)
-        async with _http_site(settings, dispatcher) as http_port:
-            yield Running(settings, 0, http_port, None)
+        with contextlib.ExitStack() as bound:
+            http_socket = bound.enter_context(_bound_http_socket(settings))
+            async with _http_site(settings, dispatcher, http_socket) as http_port:
+                yield Running(settings, 0, http_port, None)
+
+
+@contextlib.contextmanager
+def _bound_http_socket(settings: Settings) -> Iterator[socket.socket]:
+    """A listening socket on `settings.http_addr`, closed on exit. Raises CannotListen."""
+    host, _, port = settings.http_addr.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if settings.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, int(port)))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise CannotListen(f"cannot listen for HTTP on {settings.http_addr}: {exc.strerror or exc}") from None
+    with sock:
+        yield sock
 
 
 @contextlib.asynccontextmanager
-async def _http_site(settings: Settings, dispatcher: Dispatcher) -> AsyncIterator[int]:
-    """Serves the HTTP gateway on `settings.http_addr`; yields the bound port."""
+async def _http_site(settings: Settings, dispatcher: Dispatcher, sock: socket.socket) -> AsyncIterator[int]:
+    """Serves the HTTP gateway on `sock`, bound to `settings.http_addr`; yields the bound port."""
     limits = GatewayLimits(
         max_body_bytes=settings.http_max_body_bytes,
         max_decompressed_bytes=settings.http_max_decompressed_bytes,
@@ -309,11 +336,10 @@ async def _http_site(settings: Settings, dispatcher: Dispatcher) -> AsyncIterato
         auto_decompress=False,
     )
     await runner.setup()
-    host, _, port = settings.http_addr.rpartition(":")
-    site = web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=settings.reuse_port)
+    site = web.SockSite(runner, sock)
     try:
         await site.start()
-        yield int(runner.addresses[0][1])
+        yield int(sock.getsockname()[1])
     finally:
         await runner.cleanup()
 

@@ -26,7 +26,7 @@ from ingestd.v1 import (
 )
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET
 from tests.helpers import detail, log_event, rich_status, write_request
-from tests.process import ServerProcess
+from tests.process import ServerProcess, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -247,3 +247,24 @@ async def test_a_vanished_database_answers_unavailable_not_a_hang(
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value
             retry = detail(rich_status(caught.value), error_details_pb2.RetryInfo)
             assert retry is not None and retry.retry_delay.seconds == 1
+
+
+@pytest.mark.parametrize("taken", ["INGESTD_HTTP_ADDR", "INGESTD_GRPC_ADDR"])
+async def test_a_port_in_use_on_first_start_is_one_line_and_makes_no_keys(tmp_path: Path, taken: str) -> None:
+    url = f"sqlite:///{tmp_path / 'first.db'}"
+    unset = {"INGESTD_BOOTSTRAP_MASTER_KEY": "", "INGESTD_BOOTSTRAP_PROJECT_KEY": ""}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        address = f"127.0.0.1:{holder.getsockname()[1]}"
+        ports = {"INGESTD_GRPC_ADDR": "127.0.0.1:0", "INGESTD_HTTP_ADDR": "127.0.0.1:0"}
+        env = {**unset, **ports, taken: address}
+        result = await asyncio.to_thread(run_cli, "serve", database_url=url, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("ingestd: cannot listen for ")
+    assert address in result.stderr and "Traceback" not in result.stderr
+    assert "First start" not in result.stdout
+    # Nothing was committed, so the next start is the first: it makes the keys and shows them.
+    async with ServerProcess(url, **unset) as second:
+        await second.terminate()
+    assert "First start: created organization 'default'" in second.output.decode()
