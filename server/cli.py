@@ -21,6 +21,7 @@ from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
 from server.log import configure_logging
 from server.main import Running, core, hosted_writer, running
 from server.supervisor import supervise
+from storage.engine import NotWritable
 from storage.migrate import upgrade
 
 _KINDS = {"master": MASTER, "project": PROJECT, "public": PUBLIC, "server": SERVER, "client": CLIENT}
@@ -152,6 +153,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 1
     except CannotListen as exc:
         print(f"ingestd: {exc}", file=sys.stderr)
+        return 1
+    except NotWritable as exc:
+        print(f"ingestd: the database cannot be written: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -3,6 +3,7 @@ and reflection services. No domain logic lives here."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
@@ -141,6 +142,7 @@ class GrpcServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names = [s.full_name for s in services]
+        self._pending: set[asyncio.Future[None]] = set()
         reflection.enable_server_reflection(
             [
                 *self._service_names,
@@ -168,6 +170,14 @@ class GrpcServer:
         await self.server.start()
         for name in ("", *self._service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def set_serving(self, serving: bool) -> None:
+        """Reports SERVING or NOT_SERVING for every service (`Readiness`'s listener)."""
+        states = health_pb2.HealthCheckResponse
+        status = states.SERVING if serving else states.NOT_SERVING
+        for name in ("", *self._service_names):
+            self._pending.add(task := asyncio.ensure_future(self.health.set(name, status)))
+            task.add_done_callback(self._pending.discard)
 
     async def stop(self, grace_s: float) -> None:
         """Reports NOT_SERVING, refuses new calls, and waits up to `grace_s` for calls in flight."""

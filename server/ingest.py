@@ -324,7 +324,8 @@ class Ingest:
             if isinstance(exc, KeyRevoked):
                 raise Unauthenticated("API key revoked", reason="KEY_REVOKED") from None
             if isinstance(exc, CommitFailed):
-                raise Unavailable("the database did not commit; retry", retry_after_s=1.0) from None
+                retry_after_s = exc.retry_after_s
+                raise Unavailable("the database did not commit; retry", retry_after_s=retry_after_s) from None
             if isinstance(exc, WriterClosed):
                 raise Unavailable("server shutting down; retry", retry_after_s=1.0) from None
             raise

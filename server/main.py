@@ -46,12 +46,14 @@ from server.ids import UuidV7
 from server.ingest import Ingest
 from server.keys import Authenticator
 from server.pipeline import Pipeline
+from server.probes import add_probe_routes
 from server.queries import EventQueries
 from server.quotas import ProjectQuotas
+from server.readiness import Readiness
 from server.redaction.service import RedactionRules
 from server.streams import Streams
 from server.viewer_tokens import ViewerTokens
-from storage.engine import create_engine, session_factory, writer_engine
+from storage.engine import NotWritable, create_engine, probe_write, session_factory, writer_engine
 from storage.migrate import upgrade
 from storage.writer import CommitHook, GroupWriter, RowWriter
 from storage.writer_link import RemoteWriter, WriterLink
@@ -116,7 +118,8 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     async with contextlib.AsyncExitStack() as stack:
         c = await stack.enter_async_context(core(settings, clock))
         evaluator = AlertEvaluator(c.clock, c.ids, settings)
-        writer = await stack.enter_async_context(_group_writer(settings, c.clock, evaluator))
+        readiness = Readiness()
+        writer = await stack.enter_async_context(_group_writer(settings, c.clock, evaluator, readiness))
 
         redaction = RedactionRules(c.access, c.sessions, c.clock, c.ids, settings)
         ingest = Ingest(
@@ -185,13 +188,15 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         first_start = await bootstrap(settings, c.sessions, c.admin, c.clock)
 
         await grpc_server.start()
+        readiness.subscribe(grpc_server.set_serving)
         stack.push_async_callback(grpc_server.stop, settings.shutdown_grace_s)
 
         # The HTTP site stops before the gRPC server (exit order is reversed), so no HTTP call
         # reaches a pipeline whose server is draining.
         http_port = await stack.enter_async_context(
-            _http_site(settings, InProcessDispatcher(pipeline, endpoints), http_socket)
+            _http_site(settings, InProcessDispatcher(pipeline, endpoints), http_socket, readiness)
         )
+        stack.callback(readiness.stop)  # first on the way out: not ready while draining
         yield Running(settings, grpc_port, http_port, first_start)
 
 
@@ -201,14 +206,17 @@ async def hosted_writer(settings: Settings, clock: Clock | None = None) -> Async
     `settings.writer_socket`, with the alert rules' commit hook; no gRPC or HTTP."""
     async with core(settings, clock) as c:
         evaluator = AlertEvaluator(c.clock, c.ids, settings)
-        async with _group_writer(settings, c.clock, evaluator):
+        async with _group_writer(settings, c.clock, evaluator, Readiness()):
             yield
 
 
 @contextlib.asynccontextmanager
-async def _group_writer(settings: Settings, clock: Clock, hook: CommitHook) -> AsyncIterator[RowWriter]:
+async def _group_writer(
+    settings: Settings, clock: Clock, hook: CommitHook, readiness: Readiness
+) -> AsyncIterator[RowWriter]:
     """This process's group writer; in a worker that shares a SQLite file, the writer process's,
-    through its socket (`storage.writer_link`), which `hosted_writer` serves."""
+    through its socket (`storage.writer_link`), which `hosted_writer` serves. Raises NotWritable
+    when the database refuses a write at start, rather than serve and fail every write."""
     if settings.writer_socket and not settings.writer_host:
         remote = RemoteWriter(settings.writer_socket)
         try:
@@ -217,7 +225,12 @@ async def _group_writer(settings: Settings, clock: Clock, hook: CommitHook) -> A
             await remote.close()
         return
     engine = writer_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    writer = GroupWriter(engine, now_us=clock.now_us, hook=hook)
+    try:
+        await asyncio.to_thread(probe_write, engine)
+    except NotWritable:
+        engine.dispose()
+        raise
+    writer = GroupWriter(engine, now_us=clock.now_us, hook=hook, on_health=readiness.database)
     writer.start()
     link = WriterLink(writer, settings.writer_socket) if settings.writer_socket else None
     try:
@@ -277,7 +290,7 @@ async def _upstream_gateway(settings: Settings) -> AsyncIterator[Running]:
         dispatcher = ChannelDispatcher(channel, response_classes, streaming)
         with contextlib.ExitStack() as bound:
             http_socket = bound.enter_context(_bound_http_socket(settings))
-            async with _http_site(settings, dispatcher, http_socket) as http_port:
+            async with _http_site(settings, dispatcher, http_socket, Readiness()) as http_port:
                 yield Running(settings, 0, http_port, None)
 
 
@@ -302,8 +315,11 @@ def _bound_http_socket(settings: Settings) -> Iterator[socket.socket]:
 
 
 @contextlib.asynccontextmanager
-async def _http_site(settings: Settings, dispatcher: Dispatcher, sock: socket.socket) -> AsyncIterator[int]:
-    """Serves the HTTP gateway on `sock`, bound to `settings.http_addr`; yields the bound port."""
+async def _http_site(
+    settings: Settings, dispatcher: Dispatcher, sock: socket.socket, readiness: Readiness
+) -> AsyncIterator[int]:
+    """Serves the HTTP gateway, its documents and the probes on `sock`, bound to
+    `settings.http_addr`; yields the bound port."""
     limits = GatewayLimits(
         max_body_bytes=settings.http_max_body_bytes,
         max_decompressed_bytes=settings.http_max_decompressed_bytes,
@@ -324,6 +340,7 @@ async def _http_site(settings: Settings, dispatcher: Dispatcher, sock: socket.so
     )
     # The docs routes go first: the gateway's catch-all route takes every other path.
     add_docs_routes(app, document)
+    add_probe_routes(app, readiness)
     gateway.add_to(app)
     runner = web.AppRunner(
         app,

@@ -118,3 +118,23 @@ def writer_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
     )
     _configure_sqlite(engine, sqlite_synchronous, always_immediate=True)
     return engine
+
+
+class NotWritable(Exception):
+    """The database refuses to be written (a read-only file or server, no permission, no space);
+    the message is the database's own."""
+
+
+def probe_write(engine: Engine) -> None:
+    """Opens a write transaction, creates a table in it and rolls it back: what every commit
+    needs, without leaving a trace. Raises NotWritable where the database refuses."""
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                connection.exec_driver_sql("CREATE TABLE ingestd_write_probe (x INTEGER)")
+            finally:
+                transaction.rollback()
+    except sqlalchemy.exc.DBAPIError as exc:
+        cause = exc.orig if exc.orig is not None else exc
+        raise NotWritable(str(cause).splitlines()[0] if str(cause) else type(cause).__name__) from None

@@ -56,7 +56,12 @@ class KeyRevoked(Exception):
 class CommitFailed(Exception):
     """The database failed the transaction. Its rows were almost surely not stored (a failure
     inside COMMIT itself leaves it unknown), so the caller may retry, with idempotency keys
-    where a duplicate would matter."""
+    where a duplicate would matter: after `retry_after_s`, which grows while the database keeps
+    failing."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class CommitHook(Protocol):
@@ -125,9 +130,14 @@ class GroupWriter:
         now_us: Callable[[], int],
         max_group_rows: int = 20_000,
         hook: CommitHook | None = None,
+        on_health: Callable[[str | None], None] | None = None,
     ) -> None:
+        """`on_health` is called on the event loop when the database starts failing commits
+        (with the database's message) and when a commit succeeds again (with None)."""
         self._engine = engine
         self._hook = hook
+        self._on_health = on_health
+        self._failures = 0  # consecutive groups the database failed
         self._now_us = now_us
         self._max_group_rows = max_group_rows
         self._statements: WriterStatements = statements_for(engine.dialect.name)
@@ -227,6 +237,9 @@ class GroupWriter:
         while True:
             try:
                 self._commit(group)
+                if self._failures:
+                    self._failures = 0
+                    self._report_health(None)
                 return
             except _REFUSED as exc:
                 self._disconnect_if_broken()
@@ -248,10 +261,19 @@ class GroupWriter:
                     continue
                 # The database itself is failing (gone, timing out): fail the group at once rather
                 # than retry caller by caller and make every one of them wait again.
-                _log.warning("commit_failed", rows=sum(len(s.rows) for s in group), error=_describe(exc))
+                described = _describe(exc)
+                _log.warning("commit_failed", rows=sum(len(s.rows) for s in group), error=described)
+                self._failures += 1
+                self._report_health(described)  # the latest word; Readiness ignores repeats
+                # 1, 2, 4 ... 30 s: a database that stays read-only or full is not hammered.
+                retry_after_s = float(min(30, 2 ** min(self._failures - 1, 5)))
                 for submission in group:
-                    submission.error = CommitFailed(type(exc).__name__)
+                    submission.error = CommitFailed(described, retry_after_s)
                 return
+
+    def _report_health(self, failing: str | None) -> None:
+        if self._on_health is not None:
+            self._call_soon(self._on_health, failing)
 
     @staticmethod
     def _reset(submission: _Submission) -> None:
