@@ -11,12 +11,15 @@ response bytes come back as the dialect made them, with the HTTP status the dial
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
+import structlog
 from aiohttp import web
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
@@ -36,6 +39,7 @@ _JSON = "application/json"
 _CORS_METHODS = "GET, POST, OPTIONS"
 # Request ids need only be unique: a PRNG seeded once, not a system call per request.
 _unique = random.Random(secrets.randbits(128))
+_access_log = structlog.get_logger("ingestd.http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,23 +133,56 @@ class HttpGateway:
         return allowed, edge
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
         request_id = _request_id(request.headers.get("X-Request-Id", ""))
         path = request.path
         found = self._match(request.method, path)
+        call: dict[str, object] = {}
         if found is None:
-            return self._unmatched(request, path, request_id)
+            response = self._unmatched(request, path, request_id)
+            self._access(request, response.status, started, request_id, call)
+            return response
         binding, variables = found
         try:
-            response = await self._serve(request, binding, variables, request_id)
+            response = await self._serve(request, binding, variables, request_id, call)
         except (BodyError, DecodeError, DispatchError) as error:
             response = self._error(binding.edge, _status_of(error), _http_of(error), request_id)
+            if not isinstance(error, DispatchError):  # the call's own refusal is in `call` already
+                call["reason"] = str(error)
+        except asyncio.CancelledError:
+            self._access(request, 499, started, request_id, call)  # nginx's "client closed request"
+            raise
         response.headers["X-Request-Id"] = request_id
         if binding.edge is not None and binding.edge.cors:
             _allow_origin(request, response)
+        self._access(request, response.status, started, request_id, call)
         return response
 
+    @staticmethod
+    def _access(
+        request: web.Request, status: int, started: float, request_id: str, call: dict[str, object]
+    ) -> None:
+        """One line per HTTP request: info, a warning for a 4xx, an error for a 5xx."""
+        call.pop("http_status", None)  # a vendor's own status: the line's `status` is the one sent
+        log = _access_log
+        (log.info if status < 400 else log.warning if status < 500 else log.error)(
+            "http",
+            method=request.method,
+            path=request.path,
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            request_id=request_id,
+            peer=request.remote,
+            **call,
+        )
+
     async def _serve(
-        self, request: web.Request, binding: _Binding, variables: dict[str, str], request_id: str
+        self,
+        request: web.Request,
+        binding: _Binding,
+        variables: dict[str, str],
+        request_id: str,
+        call: dict[str, object],
     ) -> web.Response:
         edge = binding.edge
         if edge is not None and edge.precheck is not None and (binding.body_field != "" or binding.raw):
@@ -163,7 +200,7 @@ class HttpGateway:
         metadata = forwarded_metadata(request.headers)
         metadata["x-request-id"] = request_id
         reply, headers = await self._dispatcher.unary(
-            binding.route.rpc, message, metadata, peer=request.remote or ""
+            binding.route.rpc, message, metadata, peer=request.remote or "", log=call
         )
         if binding.response_codec is None:
             body = getattr(reply, binding.route.response_body)

@@ -29,9 +29,17 @@ class DispatchError(Exception):
 
 class Dispatcher(Protocol):
     async def unary(
-        self, rpc: str, request: Message, metadata: Mapping[str, str], *, peer: str
+        self,
+        rpc: str,
+        request: Message,
+        metadata: Mapping[str, str],
+        *,
+        peer: str,
+        log: dict[str, object] | None = None,
     ) -> tuple[Message, dict[str, str]]:
-        """Calls `rpc` (`/pkg.Service/Method`); returns its response and response headers.
+        """Calls `rpc` (`/pkg.Service/Method`); returns its response and response headers. What
+        the call would log about itself (its outcome, the key, a refusal's reason) goes into
+        `log` when given, for the gateway's one access line, instead of a line of its own.
 
         Raises:
             DispatchError: the RPC failed.
@@ -70,8 +78,15 @@ class ChannelDispatcher:
         }
 
     async def unary(
-        self, rpc: str, request: Message, metadata: Mapping[str, str], *, peer: str
+        self,
+        rpc: str,
+        request: Message,
+        metadata: Mapping[str, str],
+        *,
+        peer: str,
+        log: dict[str, object] | None = None,
     ) -> tuple[Message, dict[str, str]]:
+        # The remote ingestd logs the call itself; this side's access line has the HTTP facts.
         outgoing = [(k, v) for k, v in metadata.items() if _valid_metadata_key(k)]
         outgoing.append(("x-forwarded-for", peer))
         # Over HTTP a client-streaming RPC receives the request body as its one message.

@@ -20,24 +20,32 @@ class InProcessDispatcher:
         self._endpoints = endpoints
 
     async def unary(
-        self, rpc: str, request: Message, metadata: Mapping[str, str], *, peer: str
+        self,
+        rpc: str,
+        request: Message,
+        metadata: Mapping[str, str],
+        *,
+        peer: str,
+        log: dict[str, object] | None = None,
     ) -> tuple[Message, dict[str, str]]:
         headers: dict[str, str] = {}
         endpoint = self._endpoints[rpc]
+        request_id = request_id_from(metadata)
         try:
             if endpoint.client_streaming:
                 # Over HTTP a client-streaming RPC receives the request body as its one message.
                 response = await self._pipeline.stream(
-                    endpoint, _once(request), metadata, request_id=request_id_from(metadata), peer=peer
+                    endpoint, _once(request), metadata, request_id=request_id, peer=peer, log_into=log
                 )
                 return response, headers
             response = await self._pipeline.unary(
                 endpoint,
                 request,
                 metadata,
-                request_id=request_id_from(metadata),
+                request_id=request_id,
                 peer=peer,
                 response_metadata=headers,
+                log_into=log,
             )
         except IngestdError as error:
             raise DispatchError(error.to_status()) from None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from server.alerting.monitors import Monitors
 from server.alerting.rules import AlertRules
 from server.alerting.webhooks import Webhooks
 from server.bootstrap import BootstrapKeys, bootstrap
+from server.cli import version
 from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.dialects import DIALECTS
@@ -334,7 +334,7 @@ async def _http_site(
         SERVICES,
         gateway.routes,
         title="ingestd",
-        version=_version(),
+        version=version(),
         descriptor_set=load_descriptor_set(),
         description="ingestd's own API and the ingest APIs of the vendors it serves.",
     )
@@ -359,10 +359,3 @@ async def _http_site(
         yield int(sock.getsockname()[1])
     finally:
         await runner.cleanup()
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("ingestd")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0"

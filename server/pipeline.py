@@ -120,8 +120,11 @@ class Pipeline:
         request_id: str,
         peer: str,
         response_metadata: dict[str, str] | None = None,
+        log_into: dict[str, object] | None = None,
     ) -> Message:
         """Runs a unary endpoint. The handler's response headers land in `response_metadata`.
+        The call's log fields go into `log_into` when given (the HTTP gateway writes them in its
+        access line); otherwise the call logs its own `rpc` line.
 
         Raises:
             IngestdError: the call failed; any other exception becomes `Internal`.
@@ -135,6 +138,7 @@ class Pipeline:
             lambda call: handler(call, request),
             request=request,
             response_metadata=response_metadata,
+            log_into=log_into,
         )
 
     async def stream(
@@ -145,10 +149,13 @@ class Pipeline:
         *,
         request_id: str,
         peer: str,
+        log_into: dict[str, object] | None = None,
     ) -> Message:
-        """Runs a client-streaming endpoint; errors as for `unary`."""
+        """Runs a client-streaming endpoint; errors and logging as for `unary`."""
         handler: Any = endpoint.handler
-        return await self._run(endpoint, metadata, request_id, peer, lambda call: handler(call, requests))
+        return await self._run(
+            endpoint, metadata, request_id, peer, lambda call: handler(call, requests), log_into=log_into
+        )
 
     async def _run(
         self,
@@ -159,13 +166,21 @@ class Pipeline:
         invoke: Callable[[Call], Awaitable[Message]],
         request: Message | None = None,
         response_metadata: dict[str, str] | None = None,
+        log_into: dict[str, object] | None = None,
     ) -> Message:
         started = time.perf_counter()
         outcome = "OK"
+        refusal: str | None = None
         call: Call | None = None
         if self._inflight >= self._max_inflight:
-            self._log.warning("rpc", method=endpoint.method, request_id=request_id, code="RESOURCE_EXHAUSTED")
-            raise ResourceExhausted("server busy, retry shortly", retry_after_s=1.0)
+            busy = ResourceExhausted("server busy, retry shortly", retry_after_s=1.0)
+            if log_into is not None:
+                log_into.update(rpc=endpoint.method, code="RESOURCE_EXHAUSTED", reason=busy.message)
+            else:
+                self._log.warning(
+                    "rpc", method=endpoint.method, request_id=request_id, code="RESOURCE_EXHAUSTED"
+                )
+            raise busy
         self._inflight += 1
         try:
             if request is not None:
@@ -185,6 +200,7 @@ class Pipeline:
             return await invoke(call)
         except IngestdError as exc:
             outcome = exc.code.name
+            refusal = f"{exc.reason}: {exc.message}"
             exc.metadata.setdefault("request_id", request_id)
             raise
         except asyncio.CancelledError:
@@ -209,13 +225,22 @@ class Pipeline:
         finally:
             self._inflight -= 1
             fields = call.log if call is not None else {}
-            self._log.info(
-                "rpc",
-                method=endpoint.method,
-                request_id=request_id,
-                code=outcome,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                key_id=(call.principal.key_id or None) if call is not None else None,
-                peer=peer,
-                **fields,
-            )
+            key_id = (call.principal.key_id or None) if call is not None else None
+            if log_into is not None:
+                log_into.update(fields, rpc=endpoint.method, code=outcome, key_id=key_id)
+                if refusal is not None:
+                    log_into["reason"] = refusal
+            else:
+                # A refusal, ours or a vendor's answer in its own HTTP status, is a warning.
+                refused = refusal is not None or fields.get("http_status", 200) >= 400  # type: ignore[operator]
+                (self._log.warning if refused else self._log.info)(
+                    "rpc",
+                    method=endpoint.method,
+                    request_id=request_id,
+                    code=outcome,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    key_id=key_id,
+                    peer=peer,
+                    **({"reason": refusal} if refusal is not None else {}),
+                    **fields,
+                )

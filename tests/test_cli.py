@@ -4,11 +4,14 @@ revoke."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import subprocess
+import sys
 from pathlib import Path
 
 from server.main import running
 from tests.conftest import make_settings
-from tests.process import printed_secret, run_cli
+from tests.process import ROOT, printed_secret, run_cli
 
 
 async def _first_start(database_url: str) -> None:
@@ -96,3 +99,30 @@ def test_viewer_token_secret_rotation(tmp_path: Path) -> None:
         env={"INGESTD_VIEWER_TOKEN_SECRETS": "one-secret-long-enough-for-hs256-0123456789"},
     )
     assert configured.returncode == 1 and "INGESTD_VIEWER_TOKEN_SECRETS" in configured.stderr
+
+
+def test_version_and_help_answer_without_loading_the_server(tmp_path: Path) -> None:
+    version = run_cli("--version", database_url="")
+    assert (version.returncode, version.stdout.strip()) == (
+        0,
+        f"ingestd {importlib.metadata.version('ingestd')}",
+    )
+    helped = run_cli("--help", database_url="")
+    assert helped.returncode == 0 and "HTTP gateway" in helped.stdout and "lands" not in helped.stdout
+    # What keeps them quick: parsing imports none of the server's modules.
+    probe = (
+        "import sys; from server import cli; cli._parser().parse_args(['serve']); "
+        "print(sorted(m for m in sys.modules if m.startswith(('server.', 'storage', 'grpc', 'sqlalchemy'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert loaded.stdout.strip() == "['server.cli']"
+
+
+def test_a_client_key_without_an_origin_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    made = run_cli("keys", "create", "--kind", "client", "--project", "default", database_url=url)
+    assert made.returncode == 2
+    assert "a client key needs at least one --origin" in made.stderr
+    assert not (tmp_path / "cli.db").exists()

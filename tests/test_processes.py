@@ -9,6 +9,7 @@ import re
 import socket
 from pathlib import Path
 
+import aiohttp
 import grpc
 import psycopg
 import pytest
@@ -268,3 +269,40 @@ async def test_a_port_in_use_on_first_start_is_one_line_and_makes_no_keys(tmp_pa
     async with ServerProcess(url, **unset) as second:
         await second.terminate()
     assert "First start: created organization 'default'" in second.output.decode()
+
+
+async def test_every_http_request_gets_one_access_line_and_refusals_are_warnings(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'access.db'}"
+    async with ServerProcess(url) as server, aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{server.http_port}"
+        bearer = {"Authorization": f"Bearer {PROJECT_SECRET}", "X-Request-Id": "req-access-1"}
+        sent = [
+            ("POST", "/v1/projects/default/events:write", {"events": [{"message": "hi"}]}, 200),
+            ("POST", "/v1/projects/default/events:write", {"events": [], "bogus": 1}, 400),
+            ("GET", "/no/such/route", None, 404),
+            ("POST", "/api/v1/check_ins", {"check_in": {"status": "ok"}}, 422),
+        ]
+        for method, path, body, status in sent:
+            async with http.request(method, base + path, json=body, headers=bearer) as response:
+                assert response.status == status, (path, await response.text())
+        await server.terminate()
+
+    text = server.output.decode()
+    assert PROJECT_SECRET not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["event"] == "http"]
+    assert [(a["method"], a["path"], a["status"], a["level"]) for a in access] == [
+        (method, path, status, "info" if status < 400 else "warning")
+        for method, path, status in [(m, p, s) for m, p, _, s in sent]
+    ]
+    assert all(a["request_id"] == "req-access-1" and "duration_ms" in a for a in access)
+    assert (
+        access[0]["rpc"].endswith("/WriteEvents") and access[0]["code"] == "OK" and access[0]["accepted"] == 1
+    )
+    assert "bogus" in access[1]["reason"]
+    assert access[3]["rpc"].endswith("/CheckIn") and access[3]["key_id"].startswith("key_")
+    assert not [line for line in lines if line["event"] == "rpc"], (
+        "an HTTP call is logged once, by the gateway"
+    )
+    events = [line["event"] for line in lines]
+    assert events.index("serving") < events.index("shutting_down") < events.index("stopped")
