@@ -77,6 +77,8 @@ class HttpGateway:
     ) -> None:
         self._dispatcher = dispatcher
         self._limits = limits
+        #: For `/metrics`: HTTP responses by status.
+        self.responses: dict[int, int] = {}
         methods = {f"/{s.full_name}/{m.name}": m for s in services for m in s.methods}
         self._bindings: dict[str, list[_Binding]] = {}
         self.routes = routes(services)
@@ -158,12 +160,13 @@ class HttpGateway:
         self._access(request, response.status, started, request_id, call)
         return response
 
-    @staticmethod
     def _access(
+        self,
         request: web.Request, status: int, started: float, request_id: str, call: dict[str, object]
     ) -> None:
         """One line per HTTP request: info, a warning for a 4xx, an error for a 5xx."""
         call.pop("http_status", None)  # a vendor's own status: the line's `status` is the one sent
+        self.responses[status] = self.responses.get(status, 0) + 1
         log = _access_log
         (log.info if status < 400 else log.warning if status < 500 else log.error)(
             "http",

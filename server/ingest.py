@@ -155,6 +155,10 @@ class Ingest:
         self._clock = clock
         self._ids = ids
         self._max_batch = max_batch_events
+        #: For `/metrics`: events by (dialect, valid or rejected), and what became of the valid
+        #: ones at commit (stored, duplicate, revoked, over_quota, unavailable).
+        self.events: dict[tuple[str, str], int] = {}
+        self.committed: dict[str, int] = {}
 
     async def write_events(self, call: Call, request: pb.WriteEventsRequest) -> pb.WriteEventsResponse:
         """IngestService.WriteEvents."""
@@ -263,6 +267,10 @@ class Ingest:
                 rows.append(row)
             else:
                 rejected[index] = row
+        tally = self.events
+        tally[(dialect, "valid")] = tally.get((dialect, "valid"), 0) + len(rows)
+        if rejected:
+            tally[(dialect, "rejected")] = tally.get((dialect, "rejected"), 0) + len(rejected)
         return Prepared(rows, rejected, redacted)
 
     async def write(
@@ -313,22 +321,37 @@ class Ingest:
             ResourceExhausted: the project's daily event limit.
             Unavailable: the database or the server is going away; a retry may succeed.
         """
-        reservation = await self._quotas.reserve(rows[0].project_id, len(rows)) if rows else None
+        try:
+            reservation = await self._quotas.reserve(rows[0].project_id, len(rows)) if rows else None
+        except ResourceExhausted:
+            self._committed("over_quota", len(rows))
+            raise
         try:
             # Even with no rows the writer is asked: it re-checks the key, so a revoked key is
             # refused rather than answered with rejections.
-            return await self._writer.write(None if keyless else call.principal.key_id, rows)
+            stored = await self._writer.write(None if keyless else call.principal.key_id, rows)
         except BaseException as exc:
             if reservation is not None:
                 await asyncio.shield(self._quotas.release(reservation))
             if isinstance(exc, KeyRevoked):
+                self._committed("revoked", len(rows))
                 raise Unauthenticated("API key revoked", reason="KEY_REVOKED") from None
             if isinstance(exc, CommitFailed):
+                self._committed("unavailable", len(rows))
                 retry_after_s = exc.retry_after_s
                 raise Unavailable("the database did not commit; retry", retry_after_s=retry_after_s) from None
             if isinstance(exc, WriterClosed):
+                self._committed("unavailable", len(rows))
                 raise Unavailable("server shutting down; retry", retry_after_s=1.0) from None
             raise
+        duplicates = sum(1 for s in stored if s.duplicate)
+        self._committed("stored", len(stored) - duplicates)
+        if duplicates:
+            self._committed("duplicate", duplicates)
+        return stored
+
+    def _committed(self, result: str, count: int) -> None:
+        self.committed[result] = self.committed.get(result, 0) + count
 
     async def stored_kinds(self, project: str, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
         """The stored event id and kind of each of `keys` already used in `project`, for dialects

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -45,6 +46,7 @@ from server.grpc_transport import GrpcServer
 from server.ids import UuidV7
 from server.ingest import Ingest
 from server.keys import Authenticator
+from server.metrics import Sources, add_metrics_route
 from server.pipeline import Pipeline
 from server.probes import add_probe_routes
 from server.queries import EventQueries
@@ -193,8 +195,13 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
 
         # The HTTP site stops before the gRPC server (exit order is reversed), so no HTTP call
         # reaches a pipeline whose server is draining.
+        def operator_routes(app: web.Application, gateway: HttpGateway) -> None:
+            add_probe_routes(app, readiness)
+            sources = Sources(pipeline, ingest, writer, deliveries, readiness, gateway.responses, lambda: 0)
+            add_metrics_route(app, sources)
+
         http_port = await stack.enter_async_context(
-            _http_site(settings, InProcessDispatcher(pipeline, endpoints), http_socket, readiness)
+            _http_site(settings, InProcessDispatcher(pipeline, endpoints), http_socket, operator_routes)
         )
         stack.callback(readiness.stop)  # first on the way out: not ready while draining
         yield Running(settings, grpc_port, http_port, first_start)
@@ -290,8 +297,13 @@ async def _upstream_gateway(settings: Settings) -> AsyncIterator[Running]:
         dispatcher = ChannelDispatcher(channel, response_classes, streaming)
         with contextlib.ExitStack() as bound:
             http_socket = bound.enter_context(_bound_http_socket(settings))
-            async with _http_site(settings, dispatcher, http_socket, Readiness()) as http_port:
+            probes = functools.partial(_probes_only, Readiness())
+            async with _http_site(settings, dispatcher, http_socket, probes) as http_port:
                 yield Running(settings, 0, http_port, None)
+
+
+def _probes_only(readiness: Readiness, app: web.Application, gateway: HttpGateway) -> None:
+    add_probe_routes(app, readiness)
 
 
 @contextlib.contextmanager
@@ -316,10 +328,13 @@ def _bound_http_socket(settings: Settings) -> Iterator[socket.socket]:
 
 @contextlib.asynccontextmanager
 async def _http_site(
-    settings: Settings, dispatcher: Dispatcher, sock: socket.socket, readiness: Readiness
+    settings: Settings,
+    dispatcher: Dispatcher,
+    sock: socket.socket,
+    operator_routes: Callable[[web.Application, HttpGateway], None],
 ) -> AsyncIterator[int]:
-    """Serves the HTTP gateway, its documents and the probes on `sock`, bound to
-    `settings.http_addr`; yields the bound port."""
+    """Serves the HTTP gateway, its documents and the operator's routes (probes, metrics) on
+    `sock`, bound to `settings.http_addr`; yields the bound port."""
     limits = GatewayLimits(
         max_body_bytes=settings.http_max_body_bytes,
         max_decompressed_bytes=settings.http_max_decompressed_bytes,
@@ -340,7 +355,7 @@ async def _http_site(
     )
     # The docs routes go first: the gateway's catch-all route takes every other path.
     add_docs_routes(app, document)
-    add_probe_routes(app, readiness)
+    operator_routes(app, gateway)
     gateway.add_to(app)
     runner = web.AppRunner(
         app,

@@ -21,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from server.errors import IngestdError, Internal, InvalidArgument, ResourceExhausted, Unavailable
 from server.ids import request_id as new_request_id
 from server.keys import Authenticator, Principal, secret_from_metadata
+from storage.stats import Histogram
 
 _MAX_REQUEST_ID = 128
 
@@ -110,6 +111,11 @@ class Pipeline:
         self._max_inflight = max_inflight
         self._inflight = 0
         self._log = structlog.get_logger("ingestd.call")
+        #: For `/metrics`: calls by (method, code), their latency by method, and how often the
+        #: database was unreachable.
+        self.calls: dict[tuple[str, str], int] = {}
+        self.latency: dict[str, Histogram] = {}
+        self.database_errors = 0
 
     async def unary(
         self,
@@ -209,6 +215,7 @@ class Pipeline:
         except (OperationalError, InterfaceError, PoolTimeout) as exc:
             # The database is unreachable or overloaded: the call may well succeed if repeated.
             outcome = "UNAVAILABLE"
+            self.database_errors += 1
             self._log.warning("database_unavailable", method=endpoint.method, error=type(exc).__name__)
             raise Unavailable("database unavailable, retry shortly", retry_after_s=1.0) from exc
         except DataError as exc:
@@ -224,6 +231,13 @@ class Pipeline:
             raise Internal("internal error", metadata={"request_id": request_id}) from exc
         finally:
             self._inflight -= 1
+            elapsed = time.perf_counter() - started
+            counted = (endpoint.method, outcome)
+            self.calls[counted] = self.calls.get(counted, 0) + 1
+            latency = self.latency.get(endpoint.method)
+            if latency is None:
+                latency = self.latency[endpoint.method] = Histogram()
+            latency.observe(elapsed)
             fields = call.log if call is not None else {}
             key_id = (call.principal.key_id or None) if call is not None else None
             if log_into is not None:
@@ -238,7 +252,7 @@ class Pipeline:
                     method=endpoint.method,
                     request_id=request_id,
                     code=outcome,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    duration_ms=round(elapsed * 1000, 3),
                     key_id=key_id,
                     peer=peer,
                     **({"reason": refusal} if refusal is not None else {}),

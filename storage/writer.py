@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.bridge import BridgedConnection, run_to_end
 from storage.events import EventRow
+from storage.stats import Histogram
 from storage.writer_sql import WriterStatements, statements_for
 
 _log = structlog.get_logger("ingestd.writer")
@@ -52,6 +53,9 @@ class WriterClosed(Exception):
 class KeyRevoked(Exception):
     """The key that authenticated the write was revoked before the rows were committed."""
 
+
+#: Rows a group commits: one request's event up to a full group.
+GROUP_ROW_BOUNDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 20000)
 
 class CommitFailed(Exception):
     """The database failed the transaction. Its rows were almost surely not stored (a failure
@@ -138,6 +142,10 @@ class GroupWriter:
         self._hook = hook
         self._on_health = on_health
         self._failures = 0  # consecutive groups the database failed
+        #: For `/metrics`: commits, their rows and latency, and the database's failures.
+        self.commit_seconds = Histogram()
+        self.group_rows = Histogram(GROUP_ROW_BOUNDS)
+        self.failed_groups = 0
         self._now_us = now_us
         self._max_group_rows = max_group_rows
         self._statements: WriterStatements = statements_for(engine.dialect.name)
@@ -180,6 +188,10 @@ class GroupWriter:
             WriterClosed: the server is shutting down.
         """
         return await self.submit(key_id, rows)
+
+    def queued(self) -> int:
+        """Submissions waiting for the writer (approximate), for `/metrics`."""
+        return self._inbox.qsize()
 
     def submit(self, key_id: str | None, rows: Sequence[EventRow]) -> asyncio.Future[list[Stored]]:
         """`write` without a coroutine: the future it awaits, for a caller that answers from a
@@ -236,7 +248,10 @@ class GroupWriter:
         started = time.monotonic()
         while True:
             try:
+                began = time.perf_counter()
                 self._commit(group)
+                self.commit_seconds.observe(time.perf_counter() - began)
+                self.group_rows.observe(sum(len(s.rows) for s in group))
                 if self._failures:
                     self._failures = 0
                     self._report_health(None)
@@ -264,6 +279,7 @@ class GroupWriter:
                 described = _describe(exc)
                 _log.warning("commit_failed", rows=sum(len(s.rows) for s in group), error=described)
                 self._failures += 1
+                self.failed_groups += 1
                 self._report_health(described)  # the latest word; Readiness ignores repeats
                 # 1, 2, 4 ... 30 s: a database that stays read-only or full is not hammered.
                 retry_after_s = float(min(30, 2 ** min(self._failures - 1, 5)))

@@ -178,6 +178,8 @@ class DeliveryWorker:
         self._limit = asyncio.Semaphore(_CONCURRENCY)
         self._recording: set[asyncio.Task[None]] = set()
         self._log = structlog.get_logger("ingestd.alerting")
+        #: For `/metrics`: delivery attempts by result (delivered, failed).
+        self.attempts: dict[str, int] = {}
 
     async def run_once(self) -> int:
         """Attempts every delivery due now; returns how many were attempted."""
@@ -227,6 +229,8 @@ class DeliveryWorker:
             )
             next_attempt_us = self._clock.now_us() + int(wait_s * 1_000_000)
         outcome = W.Outcome(at_us, status, error, round(duration_ms, 3), delivered, next_attempt_us)
+        result = "delivered" if delivered else "failed"
+        self.attempts[result] = self.attempts.get(result, 0) + 1
         self._log.info(
             "webhook_attempt",
             delivery=due.id,
