@@ -26,7 +26,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[attr-defined]
 
-from gateway.body import BodyError, BodyLimits, json_depth_exceeds, read_body
+from gateway.body import BodyBudget, BodyError, BodyLimits, Reservation, json_depth_exceeds, read_body
 from gateway.codec import DecodeError, MessageCodec, assign_text, codec_for
 from gateway.dispatch import Dispatcher, DispatchError, forwarded_metadata
 from gateway.edges import Edge
@@ -50,6 +50,8 @@ class GatewayLimits:
     max_decompressed_bytes: int
     max_json_depth: int
     body_timeout_s: float
+    #: Request body bytes the process holds at once, compressed and inflated (`BodyBudget`).
+    max_bytes_in_flight: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class HttpGateway:
     ) -> None:
         self._dispatcher = dispatcher
         self._limits = limits
+        self.body_budget = BodyBudget(limits.max_bytes_in_flight)
         #: For `/metrics`: HTTP responses by status.
         self.responses: dict[int, int] = {}
         methods = {f"/{s.full_name}/{m.name}": m for s in services for m in s.methods}
@@ -195,9 +198,28 @@ class HttpGateway:
         message = binding.request_class()
         for field_path, value in variables.items():
             assign_text(message, field_path, [value])
-        if binding.body_field != "" or binding.raw:
-            data = await read_body(request, binding.limits)
+        if binding.body_field == "" and not binding.raw:
+            return await self._answer(request, binding, message, variables, request_id, call)
+        # The body's bytes, as sent and inflated, count against the process's budget until the
+        # call is answered: the request message built from them lives as long.
+        reservation = Reservation(self.body_budget)
+        try:
+            data = await read_body(request, binding.limits, reservation)
             self._bind_body(message, binding, data, request.headers.get("Content-Type", ""))
+            del data
+            return await self._answer(request, binding, message, variables, request_id, call)
+        finally:
+            reservation.release()
+
+    async def _answer(
+        self,
+        request: web.Request,
+        binding: _Binding,
+        message: Message,
+        variables: dict[str, str],
+        request_id: str,
+        call: dict[str, object],
+    ) -> web.Response:
         if binding.body_field is not None and request.query:
             self._bind_query(message, binding, request.query, variables)
         metadata = forwarded_metadata(request.headers)

@@ -17,6 +17,7 @@ from google.protobuf import json_format
 
 from ingestd.v1 import admin_service_pb2
 from server import runtime
+from server.admission import quiet_loop_errors
 from server.config import Settings
 from server.errors import CannotListen, IngestdError, InvalidArgument
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
 async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     """Serves until SIGTERM or SIGINT, then shuts down gracefully."""
     stop = _stop_on_signals()
+    quiet_loop_errors(asyncio.get_running_loop())
     log = structlog.get_logger("ingestd.server")
     async with running(settings) as started:
         _announce(started, out)

@@ -49,6 +49,10 @@ class Settings:
     http_max_json_depth: int = 30
     http_body_timeout_s: float = 30.0
     http_keepalive_timeout_s: float = 75.0
+    # Admission: request body bytes held at once (as sent and inflated) and open connections, per
+    # process. Past either a request gets 503 with Retry-After (a connection: closed at once).
+    http_max_bytes_in_flight: int = 256 * 1024 * 1024
+    http_max_connections: int = 4096
     # Vendor dialects. `default_environment` is what Logister stores when a client names none.
     default_environment: str = "production"
     logister_rate_limit_requests: int = 1200
@@ -118,6 +122,8 @@ class Settings:
             self.http_max_body_bytes,
             self.http_max_decompressed_bytes,
             self.http_max_json_depth,
+            self.http_max_bytes_in_flight,
+            self.http_max_connections,
             self.logister_rate_limit_requests,
             self.logister_rate_limit_period_s,
             self.logister_auth_failure_rate_limit,
@@ -142,6 +148,11 @@ class Settings:
                 ipaddress.ip_network(network, strict=False)
             except ValueError:
                 raise ValueError(f"webhook_allowed_networks: {network!r} is not a CIDR") from None
+        if self.http_max_bytes_in_flight < self.http_max_body_bytes + self.http_max_decompressed_bytes:
+            # Else a lone request at the limits would be refused for want of budget every time.
+            raise ValueError(
+                "http_max_bytes_in_flight must be at least http_max_body_bytes + http_max_decompressed_bytes"
+            )
         if self.http_max_json_depth > _MAX_JSON_DEPTH:
             raise ValueError(f"http_max_json_depth may be at most {_MAX_JSON_DEPTH}")
 

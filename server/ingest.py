@@ -16,8 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ingestd.v1 import event_pb2, ingest_service_pb2
 from server.access import Access
 from server.clock import Clock
-from server.errors import IngestdError, InvalidArgument, ResourceExhausted, Unauthenticated, Unavailable
+from server.errors import (
+    IngestdError,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
 from server.ids import UuidV7
+from server.keys import PUBLIC
 from server.normalize import Violation, normalize
 from server.pipeline import Call
 from storage.events import EventRepository, EventRow
@@ -162,7 +170,7 @@ class Ingest:
 
     async def write_events(self, call: Call, request: pb.WriteEventsRequest) -> pb.WriteEventsResponse:
         """IngestService.WriteEvents."""
-        project = await self._access.project(call.principal, request.project, write=True)
+        project = await self._canonical_project(call, request.project)
         self.check_batch_size(request.events)
         rows, rejected, _ = await self.prepare(project, request.events, dialect="ingestd")
         if request.atomic and rejected:
@@ -211,7 +219,7 @@ class Ingest:
 
         try:
             async for message in requests:
-                named = await self._access.project(call.principal, message.project, write=True)
+                named = await self._canonical_project(call, message.project)
                 if project is not None and named != project:
                     raise InvalidArgument(
                         [("project", "every message of a stream must name the same project")]
@@ -238,6 +246,19 @@ class Ingest:
             rejected=response.rejected_count,
         )
         return response
+
+    async def _canonical_project(self, call: Call, project: str) -> str:
+        """The project a canonical write addresses. A public key is published in web pages and
+        app bundles: it writes only through its vendor's route, with that route's small caps.
+
+        Raises:
+            PermissionDenied: a public key; as `Access.project` otherwise.
+        """
+        if call.principal.kind == PUBLIC:
+            raise PermissionDenied(
+                "a public key writes only through its vendor's ingest route", reason="PUBLIC_KEY"
+            )
+        return await self._access.project(call.principal, project, write=True)
 
     async def prepare(
         self, project: str | None, events: Sequence[event_pb2.Event], *, dialect: str
@@ -330,6 +351,10 @@ class Ingest:
             # Even with no rows the writer is asked: it re-checks the key, so a revoked key is
             # refused rather than answered with rejections.
             stored = await self._writer.write(None if keyless else call.principal.key_id, rows)
+        except asyncio.CancelledError:
+            # The caller went away, but its rows are with the writer and may well commit: they
+            # keep their share of the quota.
+            raise
         except BaseException as exc:
             if reservation is not None:
                 await asyncio.shield(self._quotas.release(reservation))

@@ -26,6 +26,7 @@ from gateway.edges import EDGES
 from gateway.openapi import build_document, load_descriptor_set
 from server.access import Access
 from server.admin import Admin
+from server.admission import CappedSite, connection_cap
 from server.alerting import Alerting
 from server.alerting.alerts import Alerts
 from server.alerting.delivery import DeliveryWorker
@@ -197,7 +198,9 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         # reaches a pipeline whose server is draining.
         def operator_routes(app: web.Application, gateway: HttpGateway) -> None:
             add_probe_routes(app, readiness)
-            sources = Sources(pipeline, ingest, writer, deliveries, readiness, gateway.responses, lambda: 0)
+            budget = gateway.body_budget
+            held = lambda: budget.held  # noqa: E731
+            sources = Sources(pipeline, ingest, writer, deliveries, readiness, gateway.responses, held)
             add_metrics_route(app, sources)
 
         http_port = await stack.enter_async_context(
@@ -340,6 +343,7 @@ async def _http_site(
         max_decompressed_bytes=settings.http_max_decompressed_bytes,
         max_json_depth=settings.http_max_json_depth,
         body_timeout_s=settings.http_body_timeout_s,
+        max_bytes_in_flight=settings.http_max_bytes_in_flight,
     )
     gateway = HttpGateway(dispatcher, SERVICES, EDGES, limits)
     # The gateway reads bodies itself, within each route's limit; aiohttp's own cap would answer
@@ -363,12 +367,16 @@ async def _http_site(
         keepalive_timeout=settings.http_keepalive_timeout_s,
         shutdown_timeout=settings.shutdown_grace_s,
         handle_signals=False,
+        # A request whose client went away is cancelled, not finished for nobody: its body's
+        # budget and its call's slot come back at once. A commit already handed to the writer
+        # still completes (and its answer is dropped).
+        handler_cancellation=True,
         # aiohttp would inflate gzip bodies itself, with no cap on the output; the gateway inflates
         # within its limits, and hands vendor routes their bytes as sent.
         auto_decompress=False,
     )
     await runner.setup()
-    site = web.SockSite(runner, sock)
+    site = CappedSite(runner, sock, max_connections=connection_cap(settings.http_max_connections))
     try:
         await site.start()
         yield int(sock.getsockname()[1])
