@@ -51,7 +51,7 @@ class GatewayLimits:
     max_json_depth: int
     body_timeout_s: float
     #: Request body bytes the process holds at once, compressed and inflated (`BodyBudget`).
-    max_bytes_in_flight: int = 256 * 1024 * 1024
+    max_bytes_in_flight: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

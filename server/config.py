@@ -51,7 +51,7 @@ class Settings:
     http_keepalive_timeout_s: float = 75.0
     # Admission: request body bytes held at once (as sent and inflated) and open connections, per
     # process. Past either a request gets 503 with Retry-After (a connection: closed at once).
-    http_max_bytes_in_flight: int = 256 * 1024 * 1024
+    http_max_bytes_in_flight: int = 64 * 1024 * 1024
     http_max_connections: int = 4096
     # Vendor dialects. `default_environment` is what Logister stores when a client names none.
     default_environment: str = "production"
