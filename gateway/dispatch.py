@@ -87,8 +87,11 @@ class ChannelDispatcher:
         log: dict[str, object] | None = None,
     ) -> tuple[Message, dict[str, str]]:
         # The remote ingestd logs the call itself; this side's access line has the HTTP facts.
-        outgoing = [(k, v) for k, v in metadata.items() if _valid_metadata_key(k)]
-        outgoing.append(("x-forwarded-for", peer))
+        outgoing = [(k, v) for k, v in metadata.items() if _valid_metadata_key(k) and k != "x-forwarded-for"]
+        # Appended to the chain the client sent, as proxies do: the server believes it only as far
+        # as it trusts this gateway (INGESTD_TRUSTED_PROXIES).
+        chain = metadata.get("x-forwarded-for", "")
+        outgoing.append(("x-forwarded-for", f"{chain}, {peer}" if chain else peer))
         # Over HTTP a client-streaming RPC receives the request body as its one message.
         call = self._callables[rpc](
             iter((request,)) if rpc in self._streaming else request, metadata=outgoing

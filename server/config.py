@@ -53,6 +53,9 @@ class Settings:
     # process. Past either a request gets 503 with Retry-After (a connection: closed at once).
     http_max_bytes_in_flight: int = 64 * 1024 * 1024
     http_max_connections: int = 4096
+    # Proxies whose X-Forwarded-For is believed (comma-separated CIDRs), such as an HTTP-only
+    # ingestd (`grpc_upstream`) or a load balancer in front; everyone else is their TCP peer.
+    trusted_proxies: str = ""
     # Vendor dialects. `default_environment` is what Logister stores when a client names none.
     default_environment: str = "production"
     logister_rate_limit_requests: int = 1200
@@ -143,11 +146,15 @@ class Settings:
             raise ValueError("limits must be positive")
         if self.webhook_backoff_max_s < self.webhook_backoff_base_s:
             raise ValueError("webhook_backoff_max_s must be at least webhook_backoff_base_s")
-        for network in filter(None, (n.strip() for n in self.webhook_allowed_networks.split(","))):
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ValueError(f"webhook_allowed_networks: {network!r} is not a CIDR") from None
+        for name, networks in (
+            ("webhook_allowed_networks", self.webhook_allowed_networks),
+            ("trusted_proxies", self.trusted_proxies),
+        ):
+            for network in filter(None, (n.strip() for n in networks.split(","))):
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ValueError(f"{name}: {network!r} is not a CIDR") from None
         if self.http_max_bytes_in_flight < self.http_max_body_bytes + self.http_max_decompressed_bytes:
             # Else a lone request at the limits would be refused for want of budget every time.
             raise ValueError(

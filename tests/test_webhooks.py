@@ -183,6 +183,10 @@ REFUSED_TARGETS = [
     "http://169.254.169.254/latest/meta-data",
     "http://[::1]/hook",
     "http://[::ffff:127.0.0.1]/hook",
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[2002:a9fe:a9fe::1]/hook",  # 6to4 of 169.254.169.254
+    "http://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible
     "http://[fe80::1]/hook",
     "http://0.0.0.0/hook",
     "http://224.0.0.1/hook",

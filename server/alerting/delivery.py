@@ -73,6 +73,22 @@ class RefusedAddress(OSError):
     """A webhook target resolves to no address it may reach."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one embeds, where a translation or tunnel delivers to it."""
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client: where the relay delivers
+    if address in _NAT64 or address in _NAT64_LOCAL or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 class AddressGuard:
     """Which addresses webhooks may reach: global ones, and those in the allowed networks."""
 
@@ -82,8 +98,15 @@ class AddressGuard:
         ]
 
     def permits(self, address: IPAddress) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            else:
+                # An IPv6 address that carries an IPv4 one (6to4, Teredo, NAT64, IPv4-compatible)
+                # reaches that IPv4 address through a relay: both must be permitted.
+                embedded = _embedded_ipv4(address)
+                if embedded is not None and not self.permits(embedded):
+                    return False
         if any(address in network for network in self._allowed):
             return True
         return address.is_global and not (

@@ -30,6 +30,7 @@ from server.errors import Unauthenticated
 from server.ids import random_uuid
 from server.ingest import EventRow, Outcome, Stored, Written
 from server.keys import PROJECT, SERVER
+from server.peers import ClientAddresses
 from server.pipeline import Call, Endpoint
 
 SERVICE = "ingestd.compat.logister.v1.LogisterService"
@@ -55,14 +56,6 @@ class _Answered(Exception):
 
 def _refused(refusal: Refusal, headers: dict[str, str]) -> _Answered:
     return _Answered(refusal.status, refusal.body(), headers)
-
-
-def _client_ip(call: Call) -> str:
-    # The first X-Forwarded-For hop (the gateway in front of a remote ingestd sets it to the HTTP
-    # peer). Without one, every caller shares one bucket, which only decides 401 versus 429 for
-    # requests that failed authentication anyway.
-    forwarded = call.metadata.get("x-forwarded-for", "")
-    return forwarded.split(",")[0].strip() or "unknown"
 
 
 def _token(call: Call) -> str:
@@ -96,6 +89,7 @@ class LogisterServicer:
         self._context = context
         self._settings = context.settings
         self._limiter = FixedWindowLimiter()
+        self._clients = ClientAddresses(context.settings.trusted_proxies)
 
     def endpoints(self) -> list[Endpoint]:
         # Every route writes through Ingest.commit, which re-checks the key: a cached key is safe.
@@ -289,7 +283,8 @@ class LogisterServicer:
                 principal = None
         if principal is None or principal.kind not in _ACCEPTED_KEY_KINDS:
             call.log["auth"] = "refused" if principal is not None else ("missing" if not token else "invalid")
-            self._count(call, "auth_failure", "all", _client_ip(call), headers)
+            client = self._clients.client(call.peer, call.metadata.get("x-forwarded-for", ""))
+            self._count(call, "auth_failure", "all", client, headers)
             raise _Answered(401, {"error": "Unauthorized"}, headers)
         project = await self._context.access.project(principal, "", write=True)
         self._count(call, "accepted", endpoint, principal.key_id, headers)

@@ -7,6 +7,7 @@ import gzip
 
 import orjson
 
+from server.peers import ClientAddresses
 from tests.conftest import http_gateway, make_settings
 from tests.helpers import ManualClock
 from tests.http.test_logister import event, post, stored
@@ -87,3 +88,34 @@ async def test_authentication_failures_are_limited_per_client(http_target: tuple
         assert (await post(http, "/api/v1/ingest_events", {"event": event()}))[0] == 201
         clock.advance(60)
         assert (await post(http, "/api/v1/ingest_events", {"event": event()}, secret="pk_bad"))[0] == 401
+
+
+async def test_a_forwarded_address_counts_only_from_a_trusted_proxy(http_target: tuple[str, str]) -> None:
+    """Once, any X-Forwarded-For picked the auth-failure bucket: a new one per request escaped the
+    limit. Only a trusted proxy's header is believed now."""
+    database_url, mode = http_target
+    for trusted, limited in (("", True), ("127.0.0.0/8,::1/128", False)):
+        settings = make_settings(database_url, logister_auth_failure_rate_limit=2, trusted_proxies=trusted)
+        async with http_gateway(settings, mode, ManualClock(WINDOW_START_S)) as http:
+            statuses = [
+                (
+                    await post(
+                        http,
+                        "/api/v1/deployments",
+                        {"deployment": {}},
+                        secret="pk_bad",
+                        headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                    )
+                )[0]
+                for n in range(4)
+            ]
+        assert statuses == ([401, 401, 429, 429] if limited else [401] * 4), trusted
+
+
+def test_the_client_address_is_the_last_untrusted_hop() -> None:
+    clients = ClientAddresses("10.0.0.0/8")
+    assert clients.client("ipv4:198.51.100.7:5123", "1.1.1.1") == "198.51.100.7"
+    assert clients.client("ipv4:10.0.0.2:5123", "1.1.1.1, 203.0.113.9, 10.0.0.3") == "203.0.113.9"
+    assert clients.client("ipv6:[2001:db8::1]:443", "") == "2001:db8::1"
+    assert clients.client("10.1.2.3", "") == "10.1.2.3"
+    assert ClientAddresses("").client("127.0.0.1", "6.6.6.6") == "127.0.0.1"
