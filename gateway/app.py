@@ -37,6 +37,7 @@ _HTTP_BODY = "google.api.HttpBody"
 _MAX_REQUEST_ID = 128
 _JSON = "application/json"
 _CORS_METHODS = "GET, POST, OPTIONS"
+_CANONICAL_CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, X-Api-Key, X-Request-Id"
 # Request ids need only be unique: a PRNG seeded once, not a system call per request.
 _unique = random.Random(secrets.randbits(128))
 _access_log = structlog.get_logger("ingestd.http")
@@ -52,6 +53,8 @@ class GatewayLimits:
     body_timeout_s: float
     #: Request body bytes the process holds at once, compressed and inflated (`BodyBudget`).
     max_bytes_in_flight: int = 64 * 1024 * 1024
+    #: Browser origins the canonical API answers CORS requests from (exact, or `*` for any).
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,8 @@ class HttpGateway:
         response.headers["X-Request-Id"] = request_id
         if binding.edge is not None and binding.edge.cors:
             _allow_origin(request, response)
+        elif binding.edge is None and self._cors_allows(request):
+            self._allow_canonical_origin(request, response)
         self._access(request, response.status, started, request_id, call)
         return response
 
@@ -281,6 +286,18 @@ class HttpGateway:
                 continue  # vendor servers ignore the parameters they do not define
             assign_text(message, key, given)
 
+    def _cors_allows(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        origins = self._limits.cors_origins
+        return origin is not None and bool(origins) and ("*" in origins or origin in origins)
+
+    @staticmethod
+    def _allow_canonical_origin(request: web.Request, response: web.StreamResponse) -> None:
+        # Keys travel in headers, never cookies: no credentials, so no `Allow-Credentials`.
+        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
+        response.headers["Vary"] = "Origin"
+
     def _unmatched(self, request: web.Request, path: str, request_id: str) -> web.StreamResponse:
         allowed, edge = self._any_method(path)
         if request.method == "OPTIONS" and edge is not None and edge.cors:
@@ -289,6 +306,14 @@ class HttpGateway:
             response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
             asked = request.headers.get("Access-Control-Request-Headers", "")
             response.headers["Access-Control-Allow-Headers"] = asked or "content-type"
+            response.headers["Access-Control-Max-Age"] = "86400"
+            return response
+        if allowed and edge is None and request.method == "OPTIONS" and self._cors_allows(request):
+            # A preflight of the canonical API from an allowed origin.
+            response = web.Response(status=204)
+            self._allow_canonical_origin(request, response)
+            response.headers["Access-Control-Allow-Methods"] = ", ".join(sorted({*allowed, "OPTIONS"}))
+            response.headers["Access-Control-Allow-Headers"] = _CANONICAL_CORS_HEADERS
             response.headers["Access-Control-Max-Age"] = "86400"
             return response
         if allowed and edge is None:

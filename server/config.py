@@ -56,6 +56,9 @@ class Settings:
     # Proxies whose X-Forwarded-For is believed (comma-separated CIDRs), such as an HTTP-only
     # ingestd (`grpc_upstream`) or a load balancer in front; everyone else is their TCP peer.
     trusted_proxies: str = ""
+    # Browser origins the canonical HTTP API answers CORS requests from: comma-separated, exact
+    # (`https://app.example.com`), or `*`. Vendor routes follow their vendors' own CORS rules.
+    cors_origins: str = ""
     # Vendor dialects. `default_environment` is what Logister stores when a client names none.
     default_environment: str = "production"
     logister_rate_limit_requests: int = 1200

@@ -344,6 +344,7 @@ async def _http_site(
         max_json_depth=settings.http_max_json_depth,
         body_timeout_s=settings.http_body_timeout_s,
         max_bytes_in_flight=settings.http_max_bytes_in_flight,
+        cors_origins=tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip()),
     )
     gateway = HttpGateway(dispatcher, SERVICES, EDGES, limits)
     # The gateway reads bodies itself, within each route's limit; aiohttp's own cap would answer

@@ -228,3 +228,37 @@ async def test_a_client_streaming_rpc_takes_the_body_as_its_one_message(http: Ht
     path = "/v1/projects/default/events:stream"
     status, body, _ = await _json(http, "POST", path, json={"events": [ERROR_EVENT, ERROR_EVENT]})
     assert (status, body["acceptedCount"]) == (200, "2")
+
+
+async def test_the_canonical_api_answers_cors_from_the_allowed_origins_only(database_url: str) -> None:
+    app = "https://app.example.com"
+    settings = make_settings(database_url, cors_origins=f"{app}, https://admin.example.com")
+    async with http_gateway(settings, "inprocess") as http:
+        preflight = {"Origin": app, "Access-Control-Request-Method": "POST"}
+        async with http.session.options(http.url(WRITE), headers=preflight) as response:
+            assert response.status == 204
+            assert response.headers["Access-Control-Allow-Origin"] == app
+            assert "POST" in response.headers["Access-Control-Allow-Methods"]
+            assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+            assert "Access-Control-Allow-Credentials" not in response.headers
+        headers = {**http.bearer(), "Origin": app}
+        async with http.session.post(
+            http.url(WRITE), json={"events": [{"message": "m"}]}, headers=headers
+        ) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == app
+            assert "X-Request-Id" in response.headers["Access-Control-Expose-Headers"]
+        evil = {"Origin": "https://evil.example.net", "Access-Control-Request-Method": "POST"}
+        async with http.session.options(http.url(WRITE), headers=evil) as response:
+            assert response.status == 405 and "Access-Control-Allow-Origin" not in response.headers
+        async with http.session.get(
+            http.url("/v1/projects/default/events"),
+            headers={**http.bearer(), "Origin": "https://evil.example.net"},
+        ) as response:
+            assert response.status == 200 and "Access-Control-Allow-Origin" not in response.headers
+
+    async with (
+        http_gateway(make_settings(database_url), "inprocess") as http,  # none allowed by default
+        http.session.options(http.url(WRITE), headers=preflight) as response,
+    ):
+        assert response.status == 405
