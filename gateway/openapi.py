@@ -16,8 +16,9 @@ way, so only the canonical operations carry the bearer and `x-api-key` security 
 from __future__ import annotations
 
 import copy
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -32,6 +33,7 @@ from google.protobuf.descriptor import (
 )
 from google.rpc import status_pb2  # type: ignore[attr-defined]
 
+from gateway.edges.base import Edge
 from gateway.routes import Route
 
 Schema = dict[str, Any]
@@ -51,8 +53,22 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "name": "x-api-key",
         "description": "The same API key in the `x-api-key` header.",
     },
+    "openSentryKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-open-sentry-key",
+        "description": "Open Sentry's key header: the DSN's public key or a project key.",
+    },
+    "openSentryQueryKey": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "key",
+        "description": "Open Sentry's key as the `key` query parameter, where a header cannot be set.",
+    },
 }
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+#: The largest page any List call returns (AIP-158), as `server.paging` enforces.
+MAX_PAGE_SIZE = 1000
 _REF = "#/components/schemas/"
 _OUTPUT_ONLY = field_behavior_pb2.OUTPUT_ONLY
 _INPUT_ONLY = field_behavior_pb2.INPUT_ONLY
@@ -135,6 +151,7 @@ def build_document(
     version: str,
     descriptor_set: bytes | None = None,
     description: str | None = None,
+    edges: Mapping[str, Edge] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1.0 document of `routes`, whose RPCs all belong to `services`.
 
@@ -165,6 +182,9 @@ def build_document(
         path, patterns = openapi_path(route.template)
         tag = tags[method.containing_service]
         operation = _operation(route, method, patterns, schemas, docs, tag, f"{tag}_{method.name}{suffix}")
+        edge = (edges or {}).get(method.containing_service.full_name)
+        if edge is not None and edge.security:
+            operation["security"] = [{scheme: []} for scheme in edge.security]
         if verb in paths.setdefault(path, {}):
             raise ValueError(f"two routes are {route.http_method} {path}")
         paths[path][verb] = operation
@@ -172,6 +192,8 @@ def build_document(
     document = {
         "openapi": "3.1.0",
         "info": info,
+        # Relative: "try it" calls the ingestd that serves the document, wherever it runs.
+        "servers": [{"url": "/", "description": "this ingestd"}],
         "tags": [_without_empty({"name": tags[s], "description": docs.get(s.full_name)}) for s in services],
         "paths": paths,
         "components": {
@@ -341,6 +363,10 @@ class _Schemas:
             schema = {"type": "array", "items": self.single(field)}
         else:
             schema = self.single(field)
+        if field.name == "page_size" and field.type == _F.TYPE_INT32:
+            # AIP-158: every List call takes 0 (the default) to MAX_PAGE_SIZE; the server clamps
+            # larger ones (`server.paging`).
+            schema.update(minimum=0, maximum=MAX_PAGE_SIZE)
         behaviors = _behaviors(field)
         notes = [self.docs.get(field.full_name, "")]
         oneof = field.containing_oneof
@@ -368,12 +394,20 @@ class _Schemas:
         return dict(_SCALARS[field.type])
 
     def message(self, message: Descriptor) -> Schema:
-        """The object schema of a message, built afresh and not registered as a component."""
+        """The object schema of a message, built afresh and not registered as a component. A
+        comment paragraph `Example: <JSON>` becomes the schema's example: the API documents'
+        clients would otherwise fill every member of a oneof at once."""
         properties = {field.json_name: self.field(field) for field in message.fields}
         required = [field.json_name for field in message.fields if _REQUIRED in _behaviors(field)]
-        text = self.docs.get(message.full_name)
+        text, example = _example_of(self.docs.get(message.full_name, ""))
         return _without_empty(
-            {"type": "object", "properties": properties, "required": required, "description": text}
+            {
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "description": text,
+                "example": example,
+            }
         )
 
     def _enum(self, enum: EnumDescriptor) -> Schema:
@@ -384,6 +418,17 @@ class _Schemas:
         description = "\n\n".join(t for t in (self.docs.get(enum.full_name), "\n".join(lines)) if t)
         # json_format also parses enum numbers, but writes names: the names are the contract.
         return {"type": "string", "enum": [v.name for v in enum.values], "description": description}
+
+
+def _example_of(text: str) -> tuple[str, Any]:
+    """A comment without its `Example: <JSON>` paragraph, and that example parsed (or None)."""
+    kept, example = [], None
+    for paragraph in text.split("\n\n"):
+        if paragraph.startswith("Example: "):
+            example = json.loads(" ".join(paragraph.removeprefix("Example: ").split()))
+        else:
+            kept.append(paragraph)
+    return "\n\n".join(kept), example
 
 
 def _operation(

@@ -357,6 +357,7 @@ async def _http_site(
         version=version(),
         descriptor_set=load_descriptor_set(),
         description="ingestd's own API and the ingest APIs of the vendors it serves.",
+        edges=EDGES,
     )
     # The docs routes go first: the gateway's catch-all route takes every other path.
     add_docs_routes(app, document)

@@ -21,8 +21,10 @@ from grpc_tools import protoc
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from gateway.docs import ASSET_PREFIX, STATIC, add_docs_routes
+from gateway.edges import EDGES
 from gateway.openapi import COMPAT_PACKAGE_PREFIX, build_document, load_descriptor_set, openapi_path
 from gateway.routes import routes
+from server import paging
 from server.endpoints import CANONICAL_SERVICES, SERVICES
 from tools.assets import NODE_MODULES, VENDORED, package_version
 from tools.protogen import PROTO_ROOT
@@ -33,7 +35,7 @@ _DEPENDENCIES = (annotations_pb2, field_behavior_pb2, httpbody_pb2, duration_pb2
 
 def _document(services: tuple[ServiceDescriptor, ...] = SERVICES, **kwargs: Any) -> dict[str, Any]:
     options = {"title": "ingestd", "version": "0.1.0", "descriptor_set": load_descriptor_set(), **kwargs}
-    return build_document(services, routes(services), **options)
+    return build_document(services, routes(services), edges=EDGES, **options)
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +165,36 @@ def test_canonical_operations_require_a_key_and_vendor_operations_use_their_own(
     assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "x-api-key"}
     canonical = {s.name for s in CANONICAL_SERVICES}
     assert all(not s.full_name.startswith(COMPAT_PACKAGE_PREFIX) for s in CANONICAL_SERVICES)
+    vendors: dict[str, list[dict[str, list[str]]] | None] = {
+        "LogisterService": [{"bearer": []}, {"apiKey": []}],
+        "OpenSentryService": [{"openSentryKey": []}, {"openSentryQueryKey": []}],
+        "OperynService": [{"apiKey": []}],
+        "SimpleLogsService": None,  # the key is a field of the body
+    }
     for ops in document["paths"].values():
         for op in ops.values():
-            expected: list[dict[str, list[str]]] | None = None
-            if op["tags"][0] in canonical:
+            tag = op["tags"][0]
+            if tag in canonical:
                 expected = [{"bearer": []}, {"apiKey": []}]
+            elif tag.startswith("LogStitch"):
+                expected = [{"bearer": []}]
+            else:
+                expected = vendors[tag]
             assert op.get("security") == expected, op["operationId"]
+    assert schemes["openSentryQueryKey"] == {**schemes["openSentryQueryKey"], "in": "query", "name": "key"}
+
+
+def test_the_document_serves_itself_and_its_clients_get_working_examples(document: dict[str, Any]) -> None:
+    assert document["servers"] == [{"url": "/", "description": "this ingestd"}]
+    listing = _operation(document, "GET", "/v1/projects/{project}/events")
+    page_size = next(p for p in listing["parameters"] if p["name"] == "page_size")
+    assert (page_size["schema"]["minimum"], page_size["schema"]["maximum"]) == (0, paging.MAX_PAGE_SIZE)
+    event = document["components"]["schemas"]["ingestd.v1.Event"]
+    assert event["example"]["log"] == {"logger": "auth"} and "Example:" not in event["description"]
+    members = {f for f in event["properties"] if f in ("error", "log", "span", "metric", "checkIn")}
+    assert len(members & set(event["example"])) == 1, "one body, as the oneof allows"
+    for tag in document["tags"]:
+        assert "shared/" not in tag.get("description", "") and "seeds" not in tag.get("description", "")
 
 
 # A proto that exercises what the canonical API does not: variables with a pattern, additional

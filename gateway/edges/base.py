@@ -35,6 +35,9 @@ class Edge:
     content_type: str = "application/json"
     #: The error Content-Type by HTTP status, where a vendor's differ; overrides `content_type`.
     content_type_for: Callable[[int], str] | None = None
+    #: The API document's security schemes (`gateway.openapi.SECURITY_SCHEMES`) the vendor takes
+    #: its key through, any one of them; empty where the key is in the body.
+    security: tuple[str, ...] = ()
 
 
 def json_error(body: object) -> bytes:

@@ -34,5 +34,8 @@ def _render(http_status: int, status: status_pb2.Status, request_id: str) -> tup
 
 
 EDGE = Edge(
-    render_error=_render, max_body_bytes=MAX_BODY_BYTES, content_type="application/json; charset=utf-8"
+    render_error=_render,
+    max_body_bytes=MAX_BODY_BYTES,
+    content_type="application/json; charset=utf-8",
+    security=("bearer", "apiKey"),
 )

@@ -55,4 +55,4 @@ def render(http_status: int, status: status_pb2.Status, request_id: str) -> tupl
     return http, json_error(body)
 
 
-EDGE = Edge(render_error=render)
+EDGE = Edge(render_error=render, security=("bearer",))

@@ -78,4 +78,5 @@ EDGE = Edge(
     cors=True,
     precheck=_precheck,
     content_type_for=_content_type,
+    security=("openSentryKey", "openSentryQueryKey"),
 )

@@ -52,4 +52,4 @@ def _phrase(http_status: int) -> str:
         return "Client Closed Request"
 
 
-EDGE = Edge(render_error=_render, max_body_bytes=MAX_BODY_BYTES)
+EDGE = Edge(render_error=_render, max_body_bytes=MAX_BODY_BYTES, security=("apiKey",))

@@ -262,3 +262,10 @@ async def test_the_canonical_api_answers_cors_from_the_allowed_origins_only(data
         http.session.options(http.url(WRITE), headers=preflight) as response,
     ):
         assert response.status == 405
+
+
+async def test_the_api_documents_event_example_is_accepted(http: Http) -> None:
+    async with http.session.get(http.url("/openapi.json")) as response:
+        example = (await response.json())["components"]["schemas"]["ingestd.v1.Event"]["example"]
+    status, written, _ = await _json(http, "POST", WRITE, json={"events": [example]})
+    assert (status, written["acceptedCount"]) == (200, 1), written

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class LogisterServiceStub:
-    """Logister's HTTP ingest API (shared/seeds/000), served so that Logister's SDKs and curl examples
+    """Logister's HTTP ingest API, served so that Logister's SDKs and curl examples
     work unchanged. Bodies are Logister's own JSON; ingestd translates them into `ingestd.v1.Event`s.
 
     Authentication is `Authorization: Bearer <key>` (exactly `Bearer `; a present bearer token never
@@ -73,7 +73,7 @@ class LogisterServiceStub:
 
 
 class LogisterServiceServicer:
-    """Logister's HTTP ingest API (shared/seeds/000), served so that Logister's SDKs and curl examples
+    """Logister's HTTP ingest API, served so that Logister's SDKs and curl examples
     work unchanged. Bodies are Logister's own JSON; ingestd translates them into `ingestd.v1.Event`s.
 
     Authentication is `Authorization: Bearer <key>` (exactly `Bearer `; a present bearer token never
@@ -158,7 +158,7 @@ def add_LogisterServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LogisterService:
-    """Logister's HTTP ingest API (shared/seeds/000), served so that Logister's SDKs and curl examples
+    """Logister's HTTP ingest API, served so that Logister's SDKs and curl examples
     work unchanged. Bodies are Logister's own JSON; ingestd translates them into `ingestd.v1.Event`s.
 
     Authentication is `Authorization: Bearer <key>` (exactly `Bearer `; a present bearer token never

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class LogStitchServiceStub:
-    """LogStitch's API (shared/seeds/003): audit events sent and listed with
+    """LogStitch's API: audit events sent and listed with
     `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
     project named by the `project_id` query parameter, else the organization's `default` project).
     Every response, errors included, carries a `request_id`, and every error has the shape
@@ -167,7 +167,7 @@ class LogStitchServiceStub:
 
 
 class LogStitchServiceServicer:
-    """LogStitch's API (shared/seeds/003): audit events sent and listed with
+    """LogStitch's API: audit events sent and listed with
     `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
     project named by the `project_id` query parameter, else the organization's `default` project).
     Every response, errors included, carries a `request_id`, and every error has the shape
@@ -487,7 +487,7 @@ def add_LogStitchServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LogStitchService:
-    """LogStitch's API (shared/seeds/003): audit events sent and listed with
+    """LogStitch's API: audit events sent and listed with
     `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
     project named by the `project_id` query parameter, else the organization's `default` project).
     Every response, errors included, carries a `request_id`, and every error has the shape

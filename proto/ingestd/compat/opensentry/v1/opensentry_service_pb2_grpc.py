@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class OpenSentryServiceStub:
-    """Open Sentry's HTTP ingest API (shared/seeds/001), served so that `@zapdev-labs/sentry-clone` and
+    """Open Sentry's HTTP ingest API, served so that `@zapdev-labs/sentry-clone` and
     curl examples work unchanged. The key is the project's public key (`API_KEY_KIND_PUBLIC`, the
     DSN's user name) or a project key (`API_KEY_KIND_PROJECT`); it comes from `X-Open-Sentry-Key`,
     else `X-Sentry-Clone-Key`, else the first `key` query parameter. Browsers may call it: preflights
@@ -52,7 +52,7 @@ class OpenSentryServiceStub:
 
 
 class OpenSentryServiceServicer:
-    """Open Sentry's HTTP ingest API (shared/seeds/001), served so that `@zapdev-labs/sentry-clone` and
+    """Open Sentry's HTTP ingest API, served so that `@zapdev-labs/sentry-clone` and
     curl examples work unchanged. The key is the project's public key (`API_KEY_KIND_PUBLIC`, the
     DSN's user name) or a project key (`API_KEY_KIND_PROJECT`); it comes from `X-Open-Sentry-Key`,
     else `X-Sentry-Clone-Key`, else the first `key` query parameter. Browsers may call it: preflights
@@ -101,7 +101,7 @@ def add_OpenSentryServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class OpenSentryService:
-    """Open Sentry's HTTP ingest API (shared/seeds/001), served so that `@zapdev-labs/sentry-clone` and
+    """Open Sentry's HTTP ingest API, served so that `@zapdev-labs/sentry-clone` and
     curl examples work unchanged. The key is the project's public key (`API_KEY_KIND_PUBLIC`, the
     DSN's user name) or a project key (`API_KEY_KIND_PROJECT`); it comes from `X-Open-Sentry-Key`,
     else `X-Sentry-Clone-Key`, else the first `key` query parameter. Browsers may call it: preflights

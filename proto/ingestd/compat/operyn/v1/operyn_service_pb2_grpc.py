@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class OperynServiceStub:
-    """Operyn's HTTP ingestion API (shared/seeds/002). The key travels in `x-api-key` and the
+    """Operyn's HTTP ingestion API. The key travels in `x-api-key` and the
     organization in `x-organization-id`; every endpoint answers 202 once the events are committed.
 
     The key is a project key (`pk_…`) or a server key (`sk_…`); the events land in its project. When
@@ -72,7 +72,7 @@ class OperynServiceStub:
 
 
 class OperynServiceServicer:
-    """Operyn's HTTP ingestion API (shared/seeds/002). The key travels in `x-api-key` and the
+    """Operyn's HTTP ingestion API. The key travels in `x-api-key` and the
     organization in `x-organization-id`; every endpoint answers 202 once the events are committed.
 
     The key is a project key (`pk_…`) or a server key (`sk_…`); the events land in its project. When
@@ -154,7 +154,7 @@ def add_OperynServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class OperynService:
-    """Operyn's HTTP ingestion API (shared/seeds/002). The key travels in `x-api-key` and the
+    """Operyn's HTTP ingestion API. The key travels in `x-api-key` and the
     organization in `x-organization-id`; every endpoint answers 202 once the events are committed.
 
     The key is a project key (`pk_…`) or a server key (`sk_…`); the events land in its project. When

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class SimpleLogsServiceStub:
-    """SimpleLogs' ingestion endpoint (shared/seeds/004). The key is the body's `key` field: a server
+    """SimpleLogs' ingestion endpoint. The key is the body's `key` field: a server
     key (`sk_…`) with `source: "server"`, or a client key (`ck_…`) with `source: "client"` from an
     allowed browser origin.
     """
@@ -45,7 +45,7 @@ class SimpleLogsServiceStub:
 
 
 class SimpleLogsServiceServicer:
-    """SimpleLogs' ingestion endpoint (shared/seeds/004). The key is the body's `key` field: a server
+    """SimpleLogs' ingestion endpoint. The key is the body's `key` field: a server
     key (`sk_…`) with `source: "server"`, or a client key (`ck_…`) with `source: "client"` from an
     allowed browser origin.
     """
@@ -80,7 +80,7 @@ def add_SimpleLogsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SimpleLogsService:
-    """SimpleLogs' ingestion endpoint (shared/seeds/004). The key is the body's `key` field: a server
+    """SimpleLogs' ingestion endpoint. The key is the body's `key` field: a server
     key (`sk_…`) with `source: "server"`, or a client key (`ck_…`) with `source: "client"` from an
     allowed browser origin.
     """
