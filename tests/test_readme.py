@@ -13,6 +13,7 @@ import orjson
 from ingestd.v1 import event_service_pb2
 from tests.conftest import PROJECT_SECRET, Client, Http
 from tests.process import ROOT
+from tests.subprocesses import run, tool_or_skip
 
 
 def _python_example() -> str:
@@ -54,3 +55,19 @@ async def test_http_example(http: Http) -> None:
         assert process.returncode == 0, out
     listed = orjson.loads(out)
     assert [(e["message"], e["service"]) for e in listed["events"]] == [("hello from curl", "demo")]
+
+
+async def test_buf_curl_example(client: Client) -> None:
+    buf = tool_or_skip(str(ROOT / "node_modules" / ".bin" / "buf"), purpose="the README's buf curl example")
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, re.DOTALL) if "buf curl" in b)
+    argv = shlex.split(
+        block.replace("\\\n", " ").replace("127.0.0.1:50051", f"127.0.0.1:{client.running.grpc_port}")
+    )
+    argv = [
+        buf if a == "node_modules/.bin/buf" else a.replace("pk_your_project_key", PROJECT_SECRET)
+        for a in argv
+    ]
+    status, out, err = await run(*argv)
+    assert status == 0, err
+    assert orjson.loads(out)["acceptedCount"] == 1
