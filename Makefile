@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: serve test lint generate assets bench clean
+.PHONY: serve test lint generate assets bench clean chromium
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,16 @@ serve: $(PY_STAMP)
 	$(BIN)/ingestd serve
 
 ## Run the tests: SQLite always, PostgreSQL on 127.0.0.1:5432 when reachable (required under CI=true).
-test: $(PY_STAMP) $(NODE_STAMP)
+test: $(PY_STAMP) $(NODE_STAMP) chromium
 	$(BIN)/pytest
+
+# Debian's chromium for the real-browser tests, installed once where apt-get can run (as root);
+# elsewhere those tests skip, except under CI=true, where they fail.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 \
+	  && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } \
+	  || echo "make: chromium is not installed; the browser tests will not run"
 
 ## buf lint (STANDARD + COMMENTS), ruff, and mypy --strict on the application code.
 lint: $(PY_STAMP) $(NODE_STAMP)
