@@ -21,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from server.errors import IngestdError, Internal, InvalidArgument, ResourceExhausted, Unavailable
 from server.ids import request_id as new_request_id
 from server.keys import Authenticator, Principal, secret_from_metadata
+from storage.engine import describe_error
 from storage.stats import Histogram
 
 _MAX_REQUEST_ID = 128
@@ -216,7 +217,7 @@ class Pipeline:
             # The database is unreachable or overloaded: the call may well succeed if repeated.
             outcome = "UNAVAILABLE"
             self.database_errors += 1
-            self._log.warning("database_unavailable", method=endpoint.method, error=type(exc).__name__)
+            self._log.warning("database_unavailable", method=endpoint.method, error=describe_error(exc))
             raise Unavailable("database unavailable, retry shortly", retry_after_s=1.0) from exc
         except DataError as exc:
             # The database refused a value of the request (a NUL in a PostgreSQL string, say):

@@ -136,5 +136,14 @@ def probe_write(engine: Engine) -> None:
             finally:
                 transaction.rollback()
     except sqlalchemy.exc.DBAPIError as exc:
-        cause = exc.orig if exc.orig is not None else exc
-        raise NotWritable(str(cause).splitlines()[0] if str(cause) else type(cause).__name__) from None
+        raise NotWritable(describe_error(exc, with_class=False)) from None
+
+
+def describe_error(exc: BaseException, *, with_class: bool = True) -> str:
+    """A database error for the log: the driver's class and the database's own first line
+    (`OperationalError: attempt to write a readonly database`), without statement parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).splitlines()[0] if str(cause) else ""
+    if not with_class:
+        return text or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"

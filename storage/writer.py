@@ -32,6 +32,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.bridge import BridgedConnection, run_to_end
+from storage.engine import describe_error
 from storage.events import EventRow
 from storage.stats import Histogram
 from storage.writer_sql import WriterStatements, statements_for
@@ -259,7 +260,7 @@ class GroupWriter:
             except _REFUSED as exc:
                 self._disconnect_if_broken()
                 if len(group) == 1:
-                    _log.warning("commit_refused", rows=len(group[0].rows), error=_describe(exc))
+                    _log.warning("commit_refused", rows=len(group[0].rows), error=describe_error(exc))
                     group[0].error = CommitFailed(type(exc).__name__)
                     return
                 # One caller's rows are what the database refuses: commit each caller on its own so
@@ -276,7 +277,7 @@ class GroupWriter:
                     continue
                 # The database itself is failing (gone, timing out): fail the group at once rather
                 # than retry caller by caller and make every one of them wait again.
-                described = _describe(exc)
+                described = describe_error(exc)
                 _log.warning("commit_failed", rows=sum(len(s.rows) for s in group), error=described)
                 self._failures += 1
                 self.failed_groups += 1
@@ -460,9 +461,3 @@ def _settle(group: list[_Submission]) -> None:
             submission.future.set_exception(submission.error)
         else:
             submission.future.set_result(submission.results)
-
-
-def _describe(exc: BaseException) -> str:
-    """The exception's class and the database's own message, without statement parameters."""
-    cause = getattr(exc, "orig", None) or exc
-    return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
