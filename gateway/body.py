@@ -34,11 +34,13 @@ class BodyBudget:
     """The request body bytes one process holds at once, compressed and inflated, and the cap.
     The event loop's alone: no lock."""
 
-    __slots__ = ("held", "limit")
+    __slots__ = ("held", "limit", "peak")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
+        #: The most held since whoever reads it last reset it (the heap trimmer).
+        self.peak = 0
 
     def take(self, size: int) -> bool:
         # A request alone may exceed the cap (its route's own limit bounds it): the server must
@@ -46,6 +48,8 @@ class BodyBudget:
         if self.held and self.held + size > self.limit:
             return False
         self.held += size
+        if self.held > self.peak:
+            self.peak = self.held
         return True
 
 

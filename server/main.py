@@ -20,10 +20,12 @@ from google.protobuf import message_factory
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.app import GatewayLimits, HttpGateway
+from gateway.body import BodyBudget
 from gateway.dispatch import ChannelDispatcher, Dispatcher
 from gateway.docs import add_docs_routes
 from gateway.edges import EDGES
 from gateway.openapi import build_document, load_descriptor_set
+from server import runtime
 from server.access import Access
 from server.admin import Admin
 from server.admission import CappedSite, connection_cap
@@ -62,6 +64,8 @@ from storage.writer import CommitHook, GroupWriter, RowWriter
 from storage.writer_link import RemoteWriter, WriterLink
 
 _PURGE_EVERY_S = 3600.0
+_TRIM_EVERY_S = 5.0
+_TRIM_AFTER_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +203,8 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         def operator_routes(app: web.Application, gateway: HttpGateway) -> None:
             add_probe_routes(app, readiness)
             budget = gateway.body_budget
+            trimmer = asyncio.create_task(_trim_after_bursts(budget), name="ingestd-heap-trim")
+            stack.callback(trimmer.cancel)
             held = lambda: budget.held  # noqa: E731
             sources = Sources(pipeline, ingest, writer, deliveries, readiness, gateway.responses, held)
             add_metrics_route(app, sources)
@@ -267,6 +273,17 @@ async def _purge_streams_hourly(streams: Streams) -> None:
             log.warning("stream_purge_failed", exc_info=True)
         else:
             log.info("stream_purge", deleted=deleted)
+
+
+async def _trim_after_bursts(budget: BodyBudget) -> None:
+    """Every few seconds: once a burst of large bodies (more than `_TRIM_AFTER_BYTES` held at
+    once) has mostly been answered, hands the freed heap back to the system, so the process's
+    memory falls back after the burst instead of staying at its peak."""
+    while True:
+        await asyncio.sleep(_TRIM_EVERY_S)
+        if budget.peak > _TRIM_AFTER_BYTES and budget.held < budget.peak // 4:
+            budget.peak = budget.held
+            runtime.trim_heap()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -11,6 +11,7 @@ collection ever looks at them.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -37,6 +38,25 @@ def run(main: Coroutine[Any, Any, _T]) -> _T:
     """Runs `main` to completion on a new event loop (uvloop's where installed)."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main)
+
+
+def trim_heap() -> bool:
+    """Hands the C heap's free memory back to the operating system (glibc's `malloc_trim`), as
+    after a burst of large bodies, whose freed memory the allocator would otherwise keep for the
+    life of the process. False where there is no glibc."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim is False:
+        return False
+    _malloc_trim(0)
+    return True
+
+
+_malloc_trim: Any = None
 
 
 def settle_heap() -> None:
