@@ -52,9 +52,9 @@ class GatewayLimits:
     max_json_depth: int
     body_timeout_s: float
     #: Request body bytes the process holds at once, compressed and inflated (`BodyBudget`).
-    max_bytes_in_flight: int = 64 * 1024 * 1024
+    max_bytes_in_flight: int
     #: Browser origins the canonical API answers CORS requests from (exact, or `*` for any).
-    cors_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,6 @@ class CappedSite(web.SockSite):
     def __init__(self, runner: web.BaseRunner, sock: Any, *, max_connections: int) -> None:
         super().__init__(runner, sock)
         self._max_connections = max_connections
-        self.refused = 0
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -69,7 +68,6 @@ class CappedSite(web.SockSite):
 
         def protocol() -> asyncio.BaseProtocol:
             if len(server.connections) >= self._max_connections:
-                self.refused += 1
                 return _Refused()
             return server()
 

@@ -18,16 +18,16 @@ from google.protobuf import json_format
 from ingestd.v1 import admin_service_pb2
 from server import runtime
 from server.admission import quiet_loop_errors
+from server.cli import KEY_KINDS
 from server.config import Settings
 from server.errors import CannotListen, IngestdError, InvalidArgument
-from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER
 from server.log import configure_logging
 from server.main import Running, core, hosted_writer, running
 from server.supervisor import supervise
 from storage.engine import NotWritable
 from storage.migrate import upgrade
 
-_KINDS = {"master": MASTER, "project": PROJECT, "public": PUBLIC, "server": SERVER, "client": CLIENT}
+_KINDS = {name: admin_service_pb2.ApiKeyKind.Value(f"API_KEY_KIND_{name.upper()}") for name in KEY_KINDS}
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:

@@ -58,6 +58,7 @@ class KeyRevoked(Exception):
 #: Rows a group commits: one request's event up to a full group.
 GROUP_ROW_BOUNDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 20000)
 
+
 class CommitFailed(Exception):
     """The database failed the transaction. Its rows were almost surely not stored (a failure
     inside COMMIT itself leaves it unknown), so the caller may retry, with idempotency keys

@@ -142,7 +142,7 @@ class AlertEvaluator:
                     async with connection.begin_nested():
                         await self._apply(connection, project, rule_set, plan, project_rows, now_us)
                 except Exception:
-                    _log.exception("alert_evaluation_failed", project=project, stage="rules")
+                    _log.exception("alert_evaluation_failed", project=project, stage="alerts")
             check_ins = [row for row in project_rows if row[2] == E.KIND_CHECK_IN]
             if check_ins:
                 await self._record_check_ins(connection, project, rule_set, check_ins, now_us)
