@@ -6,7 +6,7 @@ request message (path variables, query parameters, then the body), dispatches it
 response. Canonical routes speak proto3 JSON and answer errors as `google.rpc.Status`. A route whose
 body field is a `google.api.HttpBody` is a vendor route: its bytes go to the dialect as sent, its
 response bytes come back as the dialect made them, with the HTTP status the dialect put in
-`x-http-code`, and its errors are rendered by its vendor's edge (`gateway.edges`).
+`x-http-code`, and its errors are rendered by its vendor's edge (`gateway.edge`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[a
 from gateway.body import BodyBudget, BodyError, BodyLimits, Reservation, json_depth_exceeds, read_body
 from gateway.codec import DecodeError, MessageCodec, assign_text, codec_for
 from gateway.dispatch import Dispatcher, DispatchError, forwarded_metadata
-from gateway.edges import Edge
+from gateway.edge import Edge
 from gateway.routes import Route, routes
 from gateway.status import http_status, make_status, retry_after, status_body
 
@@ -169,8 +169,7 @@ class HttpGateway:
         return response
 
     def _access(
-        self,
-        request: web.Request, status: int, started: float, request_id: str, call: dict[str, object]
+        self, request: web.Request, status: int, started: float, request_id: str, call: dict[str, object]
     ) -> None:
         """One line per HTTP request: info, a warning for a 4xx, an error for a 5xx."""
         call.pop("http_status", None)  # a vendor's own status: the line's `status` is the one sent

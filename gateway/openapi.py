@@ -33,7 +33,7 @@ from google.protobuf.descriptor import (
 )
 from google.rpc import status_pb2  # type: ignore[attr-defined]
 
-from gateway.edges.base import Edge
+from gateway.edge import Edge
 from gateway.routes import Route
 
 Schema = dict[str, Any]

@@ -2,7 +2,7 @@
 
 The table is grpc-gateway's `HTTPStatusFromCode`. The canonical API answers an error as the JSON
 form of `google.rpc.Status` with its details, and adds `Retry-After` when a RetryInfo detail says
-when to retry. Vendor routes render the same status in their vendor's shape (`gateway.edges`).
+when to retry. Vendor routes render the same status in their vendor's shape (`gateway.edge`).
 """
 
 from __future__ import annotations

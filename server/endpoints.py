@@ -12,7 +12,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from ingestd.v1 import admin_service_pb2, alert_service_pb2, event_service_pb2, ingest_service_pb2
 from server.admin import Admin
-from server.dialects import DIALECTS
+from server.dialects import VENDORS
 from server.ingest import Ingest
 from server.pipeline import Endpoint
 from server.queries import EventQueries
@@ -30,7 +30,7 @@ CANONICAL_SERVICES: tuple[ServiceDescriptor, ...] = (
 
 #: Every service ingestd exposes over gRPC and over HTTP through its annotations: its own API and
 #: the vendors' compat services.
-SERVICES: tuple[ServiceDescriptor, ...] = CANONICAL_SERVICES + tuple(d.service for d in DIALECTS.values())
+SERVICES: tuple[ServiceDescriptor, ...] = CANONICAL_SERVICES + tuple(v.service for v in VENDORS)
 
 
 def build_endpoints(

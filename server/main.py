@@ -23,7 +23,6 @@ from gateway.app import GatewayLimits, HttpGateway
 from gateway.body import BodyBudget
 from gateway.dispatch import ChannelDispatcher, Dispatcher
 from gateway.docs import add_docs_routes
-from gateway.edges import EDGES
 from gateway.openapi import build_document, load_descriptor_set
 from server import runtime
 from server.access import Access
@@ -40,7 +39,7 @@ from server.bootstrap import BootstrapKeys, bootstrap
 from server.cli import version
 from server.clock import Clock, SystemClock
 from server.config import Settings
-from server.dialects import DIALECTS
+from server.dialects import EDGES, VENDORS
 from server.dialects.base import VendorContext
 from server.dispatch import InProcessDispatcher
 from server.endpoints import SERVICES, build_endpoints
@@ -170,7 +169,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             streams,
             alerting,
         )
-        vendor_endpoints = [e for d in DIALECTS.values() for e in d.servicer(context).endpoints()]
+        vendor_endpoints = [e for v in VENDORS for e in v.servicer(context).endpoints()]
         endpoints = build_endpoints(
             ingest,
             queries,

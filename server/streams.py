@@ -249,5 +249,3 @@ def _into(project: str, row: EventRow) -> EventRow:
     event = event_pb2.Event.FromString(row.payload)
     event.project = project
     return row._replace(project_id=project, payload=event.SerializeToString())
-
-

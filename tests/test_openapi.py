@@ -21,10 +21,10 @@ from grpc_tools import protoc
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from gateway.docs import ASSET_PREFIX, STATIC, add_docs_routes
-from gateway.edges import EDGES
 from gateway.openapi import COMPAT_PACKAGE_PREFIX, build_document, load_descriptor_set, openapi_path
 from gateway.routes import routes
 from server import paging
+from server.dialects import EDGES
 from server.endpoints import CANONICAL_SERVICES, SERVICES
 from tools.assets import NODE_MODULES, VENDORED, package_version
 from tools.protogen import PROTO_ROOT

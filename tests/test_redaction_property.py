@@ -36,7 +36,7 @@ from ingestd.v1 import (
     ingest_service_pb2_grpc,
     redaction_pb2,
 )
-from server.dialects import logstitch
+from server.dialects.logstitch import translate as logstitch
 from server.main import Running, running
 from storage.engine import sync_url
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET, make_settings

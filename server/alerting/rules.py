@@ -360,8 +360,6 @@ def _not_found(rule_id: str) -> NotFound:
     return NotFound(f"alert rule {rule_id!r} not found", reason="ALERT_RULE_NOT_FOUND")
 
 
-
-
 class _prefixed:
     """Re-raises the domain's `InvalidArgument` with the rule's fields under `prefix` (`rule`,
     `update`), the request field that holds the rule; `update_mask` stays as it is."""

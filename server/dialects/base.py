@@ -1,22 +1,30 @@
-"""What every vendor dialect's servicer shares: the context it is built with, and how it answers.
+"""What every vendor shares: its declaration, the context its servicer is built with, and how
+it answers.
 
-A dialect is two modules (style.md principle 6):
-- `server/dialects/<vendor>.py`: the pure translator from the vendor's JSON to `ingestd.v1.Event`s
-  and the vendor's documented validation errors. It never logs, writes, reads or counts.
-- `server/dialects/<vendor>_service.py`: a thin servicer for the vendor's compat service
-  (`proto/ingestd/compat/<vendor>/v1`). It authenticates the way the vendor does, calls the
-  translator, writes through `Ingest`, and answers with the vendor's body and HTTP status.
+A vendor is one package, `server/dialects/<vendor>/` (style.md principle 6):
+- `translate.py`: the pure translator from the vendor's wire shapes to `ingestd.v1.Event`s and
+  the vendor's documented validation errors. It never logs, writes, reads or counts, and imports
+  neither `storage` nor another vendor.
+- `service.py`: a thin servicer for the vendor's compat service (`proto/ingestd/compat/<vendor>/v1`).
+  It authenticates the way the vendor does, calls the translator, writes through `Ingest`, and
+  answers with the vendor's body and HTTP status. It imports nothing from `storage`.
+- `edge.py`: its HTTP edge (`gateway.edge.Edge`): the body cap, CORS, and the vendor's shape for
+  errors that arise outside the servicer. The servicer reads its cap from here.
+- `__init__.py`: `VENDOR`, the one declaration that `server.dialects.VENDORS` lists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Protocol, TypeVar
 
 import orjson
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
+from gateway.edge import Edge
 from server.access import Access
 from server.admin import Admin
 from server.alerting import Alerting
@@ -79,6 +87,26 @@ def reply(
     return response
 
 
-def method(service: str, name: str) -> str:
-    """The gRPC method path of an RPC of a compat service, e.g. `/ingestd.compat.x.v1.XService/Y`."""
-    return f"/{service}/{name}"
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """One vendor, declared once: the server's dialect registry and the gateway's edges both
+    derive from these."""
+
+    #: Also the `dialect` of the events it stores.
+    name: str
+    #: Its compat service, whose `google.api.http` rules are the vendor's routes.
+    service: ServiceDescriptor
+    servicer: Callable[[VendorContext], VendorServicer]
+    edge: Edge
+
+
+def compat_service(module: ModuleType) -> ServiceDescriptor:
+    """The one service a compat `*_service_pb2` module defines."""
+    (service,) = module.DESCRIPTOR.services_by_name.values()
+    return service  # type: ignore[no-any-return]
+
+
+def method(service: ServiceDescriptor, name: str) -> str:
+    """The gRPC method path of an RPC of a compat service, e.g. `/ingestd.compat.x.v1.XService/Y`;
+    a name the service lacks fails at startup."""
+    return f"/{service.full_name}/{service.methods_by_name[name].name}"

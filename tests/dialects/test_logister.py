@@ -12,8 +12,9 @@ import pytest
 from google.protobuf import json_format
 
 from ingestd.v1 import event_pb2
-from server.dialects import logister, logister_checkin
-from server.dialects.logister_limits import derived_uuid, legacy_id, normalize_uuid, parse_time, underscore
+from server.dialects.logister import checkin as logister_checkin
+from server.dialects.logister import translate as logister
+from server.dialects.logister.limits import derived_uuid, legacy_id, normalize_uuid, parse_time, underscore
 
 PAYLOADS = Path(__file__).parent.parent / "payloads" / "logister"
 NOW_US = 1_771_070_400_000_000  # 2026-02-14T12:00:00Z

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from server.dialects.logister_limits import Refusal, check_limits, decode_batch
-from server.dialects.logister_ratelimit import FixedWindowLimiter
+from server.dialects.logister.limits import Refusal, check_limits, decode_batch
+from server.dialects.logister.ratelimit import FixedWindowLimiter
 
 UUID = "5b0c7a4e-4a4c-4f57-9d0e-0a1b2c3d4e5f"
 

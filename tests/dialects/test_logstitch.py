@@ -15,9 +15,10 @@ from google.protobuf import timestamp_pb2
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import event_pb2
-from server.dialects import logstitch, logstitch_query
-from server.dialects.logstitch_common import decode_cursor, encode_cursor
-from server.dialects.logstitch_query import EVENT_ID, EventQuery, parse_query
+from server.dialects.logstitch import query as logstitch_query
+from server.dialects.logstitch import translate as logstitch
+from server.dialects.logstitch.common import decode_cursor, encode_cursor
+from server.dialects.logstitch.query import EVENT_ID, EventQuery, parse_query
 
 E = event_pb2
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "logstitch"

@@ -12,8 +12,8 @@ import pytest
 from google.protobuf import json_format
 
 from ingestd.v1 import event_pb2
-from server.dialects import opensentry
-from server.dialects.opensentry import InvalidJson, InvalidPayload, parse, translate
+from server.dialects.opensentry import translate as opensentry
+from server.dialects.opensentry.translate import InvalidJson, InvalidPayload, parse, translate
 
 E = event_pb2
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "opensentry"

@@ -15,7 +15,7 @@ import pytest
 from google.protobuf import json_format
 
 from ingestd.v1 import event_pb2
-from server.dialects import operyn
+from server.dialects.operyn import translate as operyn
 
 E = event_pb2
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "operyn"

@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import json_format, timestamp_pb2
 
 from ingestd.v1 import event_pb2
-from server.dialects import simplelogs
+from server.dialects.simplelogs import translate as simplelogs
 from server.normalize import normalize
 from storage.events import EventRow
 

@@ -11,7 +11,7 @@ import orjson
 from google.protobuf import json_format
 
 from ingestd.v1 import event_pb2, event_service_pb2
-from server.dialects.logister_limits import legacy_id
+from server.dialects.logister.limits import legacy_id
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Client, Http, grpc_channel
 
 E = event_pb2

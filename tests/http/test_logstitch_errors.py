@@ -11,9 +11,9 @@ import orjson
 import pytest
 from google.rpc import code_pb2  # type: ignore[attr-defined]
 
-from gateway.edges import logstitch as edge
 from gateway.status import make_status
-from server.dialects import logstitch_query
+from server.dialects.logstitch import edge
+from server.dialects.logstitch import query as logstitch_query
 from server.errors import InvalidArgument, Unavailable
 from server.ingest import Ingest
 from tests.conftest import Http, http_gateway, make_settings

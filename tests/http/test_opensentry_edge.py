@@ -8,8 +8,8 @@ import pytest
 from google.rpc import code_pb2  # type: ignore[attr-defined]
 from multidict import CIMultiDict
 
-from gateway.edges.opensentry import EDGE, MAX_BODY_BYTES
 from gateway.status import make_status
+from server.dialects.opensentry.edge import EDGE, MAX_BODY_BYTES
 
 KEYLESS_HUGE = {"Content-Length": str(MAX_BODY_BYTES + 1)}
 

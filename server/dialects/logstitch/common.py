@@ -17,15 +17,18 @@ from typing import Any, TypeVar
 import orjson
 from google.protobuf.message import Message
 
-from server.dialects import logstitch
-from server.dialects.base import VendorContext, reply
+from ingestd.compat.logstitch.v1 import logstitch_service_pb2
+from server.dialects.base import VendorContext, compat_service, reply
 from server.dialects.common import zod_expected
+from server.dialects.logstitch import translate as logstitch
 from server.errors import PermissionDenied, Unauthenticated
 from server.ingest import Prepared
 from server.keys import MASTER, Principal
 from server.pipeline import Call
 
 R = TypeVar("R", bound=Message)
+
+SERVICE = compat_service(logstitch_service_pb2)
 
 #: The project a master key uses when the request names none.
 MASTER_DEFAULT_PROJECT = "default"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
 
-from gateway.edges.base import Edge, json_error
+from gateway.edge import Edge, json_error
 from gateway.status import error_info, field_violations
 
 # gRPC code → (HTTP status, LogStitch code) for errors the dialect did not render itself.

@@ -26,9 +26,10 @@ import math
 from datetime import UTC, datetime
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
-from server.dialects import logstitch
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch_common import (
+from server.dialects.logstitch import translate as logstitch
+from server.dialects.logstitch.common import (
+    SERVICE,
     Refusal,
     answer,
     authenticate,
@@ -41,8 +42,6 @@ from server.errors import FailedPrecondition, IngestdError, InvalidArgument, Not
 from server.keys import MASTER
 from server.pipeline import Call, Endpoint
 from server.streams import stream_token
-
-SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
 
 _TOKEN_MESSAGE = "Invalid uuid: the claim token must be a UUIDv4"
 _GONE = {

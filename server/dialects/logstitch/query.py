@@ -31,7 +31,8 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import event_pb2
-from server.dialects.logstitch import (
+from server.dialects.logstitch.common import decode_cursor, encode_cursor
+from server.dialects.logstitch.translate import (
     ACTOR_TYPES,
     CATEGORIES,
     IDEMPOTENCY_PREFIX,
@@ -40,7 +41,6 @@ from server.dialects.logstitch import (
     parse_datetime,
     vendor_id,
 )
-from server.dialects.logstitch_common import decode_cursor, encode_cursor
 from server.queries import EventFilter, EventQueries
 
 DEFAULT_LIMIT = 50

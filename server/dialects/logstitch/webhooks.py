@@ -37,8 +37,7 @@ from google.protobuf import timestamp_pb2
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import alerting_pb2 as A
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch import Detail
-from server.dialects.logstitch_alert_rules_service import (
+from server.dialects.logstitch.alert_rules import (
     SEVERITIES,
     SEVERITY_NAMES,
     invalid,
@@ -47,7 +46,8 @@ from server.dialects.logstitch_alert_rules_service import (
     read_limit,
     read_string,
 )
-from server.dialects.logstitch_common import (
+from server.dialects.logstitch.common import (
+    SERVICE,
     Refusal,
     answer,
     authenticate,
@@ -57,12 +57,12 @@ from server.dialects.logstitch_common import (
     project_of,
     refuse,
 )
-from server.dialects.logstitch_query import format_timestamp
+from server.dialects.logstitch.query import format_timestamp
+from server.dialects.logstitch.translate import Detail
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.keys import MASTER
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
 MAX_URL_CHARS = 2048
 MAX_DESCRIPTION_CHARS = 100
 

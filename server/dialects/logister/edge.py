@@ -1,4 +1,4 @@
-"""The Logister HTTP edge: its 2 MiB body cap and its error shape (see `gateway.edges.base`).
+"""The Logister HTTP edge: its 2 MiB body cap and its error shape (see `gateway.edge`).
 
 Logister answers every error as JSON with `Content-Type: application/json; charset=utf-8`. A body
 over the cap is refused before authentication, as Logister's own body limiter does, with
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
 
-from gateway.edges.base import Edge, json_error
+from gateway.edge import Edge, json_error
 from gateway.status import error_info
 
 #: Logister's wire cap for a request body (`ClientSubmissions::RequestLimits::MAX_WIRE_BYTES`).

@@ -17,7 +17,7 @@
   gets 403 `forbidden`) `{tenant_id (1-200), tier?, expires_in? (60-86400, default 3600)}` → 201
   `{token, expires_at, request_id}`.
 
-Validation messages are Zod v3's defaults, as in `server.dialects.logstitch`.
+Validation messages are Zod v3's defaults, as in `server.dialects.logstitch.translate`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from server import viewer_tokens
 from server.admin import Admin
 from server.dialects.base import VendorContext, method
 from server.dialects.common import zod_expected
-from server.dialects.logstitch import Detail
-from server.dialects.logstitch_common import (
+from server.dialects.logstitch.common import (
+    SERVICE,
     Refusal,
     answer,
     authenticate,
@@ -43,12 +43,12 @@ from server.dialects.logstitch_common import (
     object_body,
     refuse,
 )
-from server.dialects.logstitch_query import format_timestamp
+from server.dialects.logstitch.query import format_timestamp
+from server.dialects.logstitch.translate import Detail
 from server.errors import NotFound
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER, Principal
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
 MAX_NAME_CHARS = 100
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100

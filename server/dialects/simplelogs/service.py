@@ -1,4 +1,4 @@
-"""The simplelogs servicer: SimpleLogsService over the pure translator in `server.dialects.simplelogs`.
+"""The SimpleLogs servicer: SimpleLogsService over the pure translator (`translate.py`).
 
 `POST /api/v1/enqueue` checks, in this order (the seed documents the codes, not their order; this is
 the order of a route that parses, validates with Zod, then looks the key up):
@@ -21,15 +21,15 @@ A key revoked while its principal was cached is refused at commit, with the same
 from __future__ import annotations
 
 from ingestd.compat.simplelogs.v1 import simplelogs_service_pb2 as pb
-from server.dialects import simplelogs
-from server.dialects.base import VendorContext, method, reply
+from server.dialects.base import VendorContext, compat_service, method, reply
+from server.dialects.simplelogs import translate as simplelogs
 from server.errors import Unauthenticated
 from server.ingest import Outcome
 from server.keys import CLIENT, SERVER
 from server.origins import origin_allowed
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.simplelogs.v1.SimpleLogsService"
+SERVICE = compat_service(pb)
 
 #: The `source` each SimpleLogs key kind must send.
 _SOURCE_OF_KIND: dict[int, str] = {SERVER: "server", CLIENT: "client"}

@@ -16,7 +16,7 @@ from http import HTTPStatus
 
 from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
 
-from gateway.edges.base import Edge, json_error
+from gateway.edge import Edge, json_error
 from gateway.status import error_info, make_status
 
 #: Open Sentry refuses bodies larger than this many bytes (`MAX_BODY_BYTES = 256 * 1024`).

@@ -1,4 +1,4 @@
-"""The Logister servicer: LogisterService over the pure translators in `server.dialects.logister`,
+"""The Logister servicer: LogisterService over the pure translators in `server.dialects.logister.translate`,
 `logister_checkin` and `logister_limits`.
 
 Each handler runs in Logister's order (compat.md §2.2-§2.8): authenticate and count the request
@@ -22,10 +22,11 @@ from google.protobuf.message import Message
 
 from ingestd.compat.logister.v1 import logister_service_pb2 as pb
 from ingestd.v1 import event_pb2
-from server.dialects import logister, logister_checkin
-from server.dialects.base import VendorContext, method, reply
-from server.dialects.logister_limits import Refusal, check_limits, decode_batch, legacy_id
-from server.dialects.logister_ratelimit import FixedWindowLimiter, Window
+from server.dialects.base import VendorContext, compat_service, method, reply
+from server.dialects.logister import checkin as logister_checkin
+from server.dialects.logister import translate as logister
+from server.dialects.logister.limits import Refusal, check_limits, decode_batch, legacy_id
+from server.dialects.logister.ratelimit import FixedWindowLimiter, Window
 from server.errors import Unauthenticated
 from server.ids import random_uuid
 from server.ingest import EventRow, Outcome, Stored, Written
@@ -33,7 +34,7 @@ from server.keys import PROJECT, SERVER
 from server.peers import ClientAddresses
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.logister.v1.LogisterService"
+SERVICE = compat_service(pb)
 R = TypeVar("R", bound=Message)
 
 #: Rails answers JSON with this Content-Type.

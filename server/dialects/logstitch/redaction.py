@@ -30,15 +30,23 @@ from typing import Any
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import redaction_pb2
-from server.dialects import logstitch, logstitch_query
 from server.dialects.base import VendorContext, method
 from server.dialects.common import zod_expected
-from server.dialects.logstitch_common import Refusal, answer, authenticate, object_body, project_of, refuse
+from server.dialects.logstitch import query as logstitch_query
+from server.dialects.logstitch import translate as logstitch
+from server.dialects.logstitch.common import (
+    SERVICE,
+    Refusal,
+    answer,
+    authenticate,
+    object_body,
+    project_of,
+    refuse,
+)
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.keys import MASTER, PROJECT
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
 Rule = redaction_pb2.RedactionRule
 
 _TYPES = {

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2
 
 from ingestd.v1 import event_pb2
 from server.dialects.common import fill_struct
-from server.dialects.logister_limits import (
+from server.dialects.logister.limits import (
     derived_uuid,
     first_present,
     idempotency_key,

@@ -1,7 +1,7 @@
 """The Open Sentry servicer: `POST /v1/ingest` and `GET /health` (shared/seeds/001, compat.md §3.1).
 
 Thin: it finds the key where Open Sentry's SDKs put it, runs the translator in
-`server.dialects.opensentry`, writes through `Ingest`, and answers with Open Sentry's bodies. The
+`server.dialects.opensentry.translate`, writes through `Ingest`, and answers with Open Sentry's bodies. The
 checks run in Open Sentry's order, so a request with several faults gets the answer Open Sentry
 gives it:
 
@@ -14,7 +14,7 @@ gives it:
 7. otherwise every item is stored and the answer is 202 `{"id": <uuid4>}`: a batch id, which
    appears in the server's log line for the call (it is not an event id).
 
-Over HTTP the edge (`gateway.edges.opensentry`) caps the body while reading it, and first refuses
+Over HTTP the edge (`server.dialects.opensentry.edge`) caps the body while reading it, and first refuses
 a keyless request whose body might exceed the cap; both checks are repeated here for gRPC callers.
 """
 
@@ -23,18 +23,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ingestd.compat.opensentry.v1 import opensentry_service_pb2 as pb
-from server.dialects import opensentry
-from server.dialects.base import VendorContext, method, reply
+from server.dialects.base import VendorContext, compat_service, method, reply
+from server.dialects.opensentry import translate as opensentry
+from server.dialects.opensentry.edge import MAX_BODY_BYTES
 from server.errors import Unauthenticated
 from server.ids import random_uuid
 from server.ingest import Outcome
 from server.keys import PROJECT, PUBLIC
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.opensentry.v1.OpenSentryService"
+SERVICE = compat_service(pb)
 
-#: Open Sentry refuses bodies larger than this many bytes.
-MAX_BODY_BYTES = 262_144
 #: Public keys are what Open Sentry's DSNs carry. Project keys are accepted too, for server-side
 #: senders that already hold one; master keys (which name no project) and other vendors' server
 #: and client keys are refused like an unknown key.

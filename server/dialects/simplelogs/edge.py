@@ -1,4 +1,4 @@
-"""The simplelogs HTTP edge (see `gateway.edges.base`): browsers call it, and its errors are
+"""The simplelogs HTTP edge (see `gateway.edge`): browsers call it, and its errors are
 `{"message": …}` like the dialect's own (compat.md §6.1).
 
 - `cors`: the client SDK beacons from web pages (`navigator.sendBeacon`, credentialed, with an
@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 from google.rpc import status_pb2  # type: ignore[attr-defined]
 
-from gateway.edges.base import Edge, json_error
+from gateway.edge import Edge, json_error
 
 MAX_BODY_BYTES = 1024 * 1024
 

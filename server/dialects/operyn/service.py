@@ -1,4 +1,4 @@
-"""The Operyn servicer: OperynService over the pure translator in `server.dialects.operyn`.
+"""The Operyn servicer: OperynService over the pure translator in `server.dialects.operyn.translate`.
 
 Each call runs in the order Operyn's NestJS server does: the body is read and parsed first
 (Express middleware: 413, 415, 400 in Express' shape), then the key is checked (a guard: 401),
@@ -30,19 +30,16 @@ from google.protobuf.message import Message
 
 from ingestd.compat.operyn.v1 import operyn_service_pb2 as pb
 from ingestd.v1 import event_pb2
-from server.dialects import operyn
-from server.dialects.base import VendorContext, method, reply
+from server.dialects.base import VendorContext, compat_service, method, reply
+from server.dialects.operyn import translate as operyn
+from server.dialects.operyn.edge import MAX_BODY_BYTES
 from server.errors import Internal, NotFound, Unauthenticated
 from server.ingest import Ingest, Outcome, Written
 from server.keys import PROJECT, SERVER
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.operyn.v1.OperynService"
+SERVICE = compat_service(pb)
 
-#: The largest body, inflated, that Operyn's endpoints read. NestJS' default is 100 kb; ingestd
-#: takes 1 MiB, so batches that a stricter server would refuse still land. Keep equal to the
-#: edge's cap (`gateway/edges/operyn.py`).
-MAX_BODY_BYTES = 1_048_576
 
 #: The key kinds Operyn's `x-api-key` may carry.
 _KINDS = frozenset({PROJECT, SERVER})

@@ -1,4 +1,4 @@
-"""The LogStitch servicer: LogStitchService over the pure translator in `server.dialects.logstitch`.
+"""The LogStitch servicer: LogStitchService over the pure translator in `server.dialects.logstitch.translate`.
 
 This module serves the events API; the admin endpoints live in `logstitch_keys_service` (keys and
 viewer tokens), `logstitch_redaction_service` and `logstitch_streams_service`, and the shared
@@ -18,19 +18,27 @@ from __future__ import annotations
 import dataclasses
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
-from server.dialects import logstitch, logstitch_query
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch_alerts_service import LogStitchAlertsServicer
-from server.dialects.logstitch_common import Refusal, answer, authenticate, prepare_events, project_of, refuse
-from server.dialects.logstitch_keys_service import LogStitchKeysServicer
-from server.dialects.logstitch_redaction_service import LogStitchRedactionServicer
-from server.dialects.logstitch_streams_service import LogStitchStreamsServicer
+from server.dialects.logstitch import query as logstitch_query
+from server.dialects.logstitch import translate as logstitch
+from server.dialects.logstitch.alerts import LogStitchAlertsServicer
+from server.dialects.logstitch.common import (
+    SERVICE,
+    Refusal,
+    answer,
+    authenticate,
+    prepare_events,
+    project_of,
+    refuse,
+)
+from server.dialects.logstitch.keys import LogStitchKeysServicer
+from server.dialects.logstitch.redaction import LogStitchRedactionServicer
+from server.dialects.logstitch.streams import LogStitchStreamsServicer
 from server.errors import PermissionDenied
 from server.ingest import Outcome
 from server.keys import MASTER, PROJECT, VIEWER
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
 #: The keys that send events.
 _EVENT_KEYS = (MASTER, PROJECT)
 #: The credentials that read events: a viewer token reads only its own tenant's.

@@ -1,5 +1,5 @@
 """Logister's check-ins and deployments (already parsed JSON) as canonical events. Pure, like
-`server.dialects.logister`.
+`server.dialects.logister.translate`.
 
 Both follow Logister's controllers (taimoorq/logister `CheckInsController`,
 `ProjectDeploymentIndexer`; compat.md §2.7, §2.8): the same envelope rule (a `check_in` or
@@ -15,8 +15,7 @@ from urllib.parse import quote
 
 from ingestd.v1 import event_pb2
 from server.dialects.common import fill_struct
-from server.dialects.logister import CHECK_IN_STATUSES, Translated, normalized_keys
-from server.dialects.logister_limits import (
+from server.dialects.logister.limits import (
     derived_uuid,
     first_present,
     idempotency_key,
@@ -28,6 +27,7 @@ from server.dialects.logister_limits import (
     text,
     underscore,
 )
+from server.dialects.logister.translate import CHECK_IN_STATUSES, Translated, normalized_keys
 from server.normalize import MAX_CHECK_IN_INTERVAL_S
 
 E = event_pb2

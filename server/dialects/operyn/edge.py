@@ -12,10 +12,10 @@ from http import HTTPStatus
 
 from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
 
-from gateway.edges.base import Edge, json_error
+from gateway.edge import Edge, json_error
 
 #: NestJS' body-parser default is 100 kb; ingestd reads up to 1 MiB, so batches a stricter
-#: server would refuse still land. Keep equal to `MAX_BODY_BYTES` of the Operyn servicer.
+#: server would refuse still land. The servicer caps gzip bodies it inflates at the same size.
 MAX_BODY_BYTES = 1_048_576
 
 _UNMATCHED = "no route for "

@@ -49,14 +49,21 @@ from ingestd.v1 import event_pb2 as E
 from server.alerting import catalog
 from server.dialects.base import VendorContext, method
 from server.dialects.common import zod_expected, zod_type
-from server.dialects.logstitch import Detail
-from server.dialects.logstitch_common import Refusal, answer, authenticate, object_body, project_of, refuse
-from server.dialects.logstitch_query import format_timestamp
+from server.dialects.logstitch.common import (
+    SERVICE,
+    Refusal,
+    answer,
+    authenticate,
+    object_body,
+    project_of,
+    refuse,
+)
+from server.dialects.logstitch.query import format_timestamp
+from server.dialects.logstitch.translate import Detail
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from server.keys import MASTER, PROJECT
 from server.pipeline import Call, Endpoint
 
-SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
 MAX_NAME_CHARS = 100
 MIN_WINDOW_S = 60
 MAX_WINDOW_S = 3600

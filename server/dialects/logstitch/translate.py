@@ -1,5 +1,5 @@
 """LogStitch's audit events (compat.md §5.1): the JSON body of `POST /api/v1/events` translated to
-canonical `KIND_AUDIT` events. `server.dialects.logstitch_query` renders them back for the list.
+canonical `KIND_AUDIT` events. `server.dialects.logstitch.query` renders them back for the list.
 
 Pure: nothing here logs, reads, writes or counts (style.md principle 6).
 

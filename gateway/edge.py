@@ -1,7 +1,8 @@
 """What a vendor's HTTP edge may decide: its body cap, whether browsers may call it, a check that
 runs before the body is read, and how an error looks in its vendor's shape.
 
-A vendor's documented answers, errors included, are made by its dialect in `server/dialects`.
+A vendor's documented answers, errors included, are made by its servicer in `server/dialects/<vendor>/`,
+which also declares its edge (`edge.py`).
 An edge renders only what arises outside the dialect: a body over the cap, an unknown method, a
 failure of the server (UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL), or an error from the gateway's
 generic binding of query parameters.

@@ -32,10 +32,9 @@ from typing import Any
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import alerting_pb2 as A
 from server.alerting.alerts import AlertFilter
-from server.dialects import logstitch
 from server.dialects.base import VendorContext, method
-from server.dialects.logstitch import Detail
-from server.dialects.logstitch_alert_rules_service import (
+from server.dialects.logstitch import translate as logstitch
+from server.dialects.logstitch.alert_rules import (
     SEVERITIES,
     SEVERITY_NAMES,
     LogStitchAlertRulesServicer,
@@ -43,7 +42,8 @@ from server.dialects.logstitch_alert_rules_service import (
     read_enum,
     read_limit,
 )
-from server.dialects.logstitch_common import (
+from server.dialects.logstitch.common import (
+    SERVICE,
     Refusal,
     answer,
     authenticate,
@@ -53,13 +53,12 @@ from server.dialects.logstitch_common import (
     project_of,
     refuse,
 )
-from server.dialects.logstitch_query import format_timestamp
-from server.dialects.logstitch_webhooks_service import LogStitchWebhooksServicer
+from server.dialects.logstitch.query import format_timestamp
+from server.dialects.logstitch.translate import Detail
+from server.dialects.logstitch.webhooks import LogStitchWebhooksServicer
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.keys import MASTER, PROJECT
 from server.pipeline import Call, Endpoint
-
-SERVICE = "ingestd.compat.logstitch.v1.LogStitchService"
 
 STATES = {
     "open": A.ALERT_STATE_OPEN,
