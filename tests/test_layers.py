@@ -13,7 +13,6 @@ import pytest
 
 from tests.process import ROOT
 
-
 DIALECTS = ROOT / "server" / "dialects"
 VENDOR_PACKAGES = sorted(p.parent for p in DIALECTS.glob("*/__init__.py"))
 

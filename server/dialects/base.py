@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Protocol, TypeVar
 
 import orjson
+from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
@@ -30,9 +31,10 @@ from server.admin import Admin
 from server.alerting import Alerting
 from server.clock import Clock
 from server.config import Settings
+from server.dialects.answer import MAX_DETAIL_CHARS, Answer
 from server.ids import UuidV7
 from server.ingest import Ingest
-from server.pipeline import Call, Endpoint
+from server.pipeline import Call, Endpoint, UnaryHandler
 from server.queries import EventQueries
 from server.redaction.service import RedactionRules
 from server.streams import Streams
@@ -65,6 +67,55 @@ class VendorServicer(Protocol):
     def endpoints(self) -> list[Endpoint]:
         """One endpoint per RPC of the dialect's compat service."""
         ...
+
+
+def vendor_endpoints(
+    service: ServiceDescriptor,
+    handlers: Mapping[str, UnaryHandler],
+    *,
+    cached_auth: bool = False,
+    content_type: str = "application/json",
+) -> list[Endpoint]:
+    """An endpoint per named RPC of `service`, whose handler finds its key itself
+    (`Endpoint.handler_auth`) and whose `Answer`s become the RPC's response, with `content_type`
+    unless the answer names its own.
+
+    `cached_auth` may be True only where every handler writes through `Ingest`, whose commit
+    re-checks the key.
+    """
+    return [
+        Endpoint(
+            method(service, name),
+            _answering(
+                handler,
+                message_factory.GetMessageClass(service.methods_by_name[name].output_type),
+                content_type,
+            ),
+            handler_auth=True,
+            cached_auth=cached_auth,
+        )
+        for name, handler in handlers.items()
+    ]
+
+
+def _answering(handler: UnaryHandler, response_class: type[Message], content_type: str) -> UnaryHandler:
+    async def answered(call: Call, request: Message) -> Message:
+        try:
+            return await handler(call, request)
+        except Answer as answer:
+            call.log["http_status"] = answer.status
+            if answer.detail:
+                call.log["refused"] = answer.detail[:MAX_DETAIL_CHARS]
+            return reply(
+                call,
+                response_class,
+                answer.status,
+                answer.body,
+                answer.headers,
+                content_type=answer.content_type or content_type,
+            )
+
+    return answered
 
 
 def reply(

@@ -12,8 +12,9 @@ import pytest
 from google.protobuf import json_format
 
 from ingestd.v1 import event_pb2
+from server.dialects.answer import Answer
 from server.dialects.opensentry import translate as opensentry
-from server.dialects.opensentry.translate import InvalidJson, InvalidPayload, parse, translate
+from server.dialects.opensentry.translate import parse, translate
 
 E = event_pb2
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "opensentry"
@@ -305,21 +306,22 @@ for _ in range(opensentry.MAX_OBJECT_DEPTH):
     ],
 )
 def test_the_schema_refuses(body: object) -> None:
-    with pytest.raises(InvalidPayload):
+    with pytest.raises(Answer, match="400"):
         translate(body)
 
 
 def test_one_bad_item_refuses_the_batch_and_names_it() -> None:
-    with pytest.raises(InvalidPayload) as refused:
+    with pytest.raises(Answer) as refused:
         translate([ERROR, _with(GENERATION, latencyMs=1.5)])
 
-    assert refused.value.path == "[1].latencyMs"
+    assert (refused.value.status, refused.value.body) == (400, {"error": "Invalid payload"})
+    assert refused.value.detail.startswith("[1].latencyMs: ")
 
 
 def test_infinity_from_a_huge_number_is_refused_by_the_schema_not_the_parser() -> None:
     body = parse(b'{"type":"transaction","name":"n","traceId":"t","durationMs":1e400}')
 
-    with pytest.raises(InvalidPayload):
+    with pytest.raises(Answer, match="400"):
         translate(body)
 
 
@@ -336,8 +338,10 @@ def test_infinity_from_a_huge_number_is_refused_by_the_schema_not_the_parser() -
     ],
 )
 def test_not_json(data: bytes) -> None:
-    with pytest.raises(InvalidJson):
+    with pytest.raises(Answer) as refused:
         parse(data)
+
+    assert (refused.value.status, refused.value.body) == (400, {"error": "Invalid JSON"})
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ingestd.compat.opensentry.v1 import opensentry_service_pb2 as pb
-from server.dialects.base import VendorContext, compat_service, method, reply
+from server.dialects.answer import Answer
+from server.dialects.base import VendorContext, compat_service, reply, vendor_endpoints
 from server.dialects.opensentry import translate as opensentry
 from server.dialects.opensentry.edge import MAX_BODY_BYTES
 from server.errors import Unauthenticated
@@ -38,7 +39,6 @@ SERVICE = compat_service(pb)
 #: senders that already hold one; master keys (which name no project) and other vendors' server
 #: and client keys are refused like an unknown key.
 ACCEPTED_KINDS = frozenset({PUBLIC, PROJECT})
-_MAX_DETAIL_CHARS = 200
 
 
 def presented_key(metadata: Mapping[str, str], query_keys: Sequence[str]) -> str:
@@ -59,10 +59,9 @@ class OpenSentryServicer:
         self._context = context
 
     def endpoints(self) -> list[Endpoint]:
-        return [
-            Endpoint(method(SERVICE, "GetHealth"), self.get_health, handler_auth=True),
-            Endpoint(method(SERVICE, "Ingest"), self.ingest, cached_auth=True, handler_auth=True),
-        ]
+        return vendor_endpoints(SERVICE, {"GetHealth": self.get_health}) + vendor_endpoints(
+            SERVICE, {"Ingest": self.ingest}, cached_auth=True
+        )
 
     async def get_health(self, call: Call, request: pb.GetHealthRequest) -> pb.GetHealthResponse:
         return reply(call, pb.GetHealthResponse, 200, {"status": "ok"})
@@ -70,31 +69,30 @@ class OpenSentryServicer:
     async def ingest(self, call: Call, request: pb.IngestRequest) -> pb.IngestResponse:
         key = presented_key(call.metadata, request.key)
         if not key:
-            return _refuse(call, 401, "Missing auth key", "no key")
+            raise _refused(401, "Missing auth key", "no key")
         data = request.body.data
         if len(data) > MAX_BODY_BYTES:
-            return _refuse(call, 413, "Payload too large", f"{len(data)} bytes")
-        try:
-            events = opensentry.translate(opensentry.parse(data))
-        except opensentry.InvalidJson:
-            return _refuse(call, 400, "Invalid JSON", "not JSON")
-        except opensentry.InvalidPayload as invalid:
-            return _refuse(call, 400, "Invalid payload", str(invalid))
+            raise _refused(413, "Payload too large", f"{len(data)} bytes")
+        events = opensentry.translate(opensentry.parse(data))
         project = await self._project(call, key)
         if project is None:
-            return _refuse(call, 403, "Invalid DSN key", "key refused")
+            raise _refused(403, "Invalid DSN key", "key refused")
         written = await self._context.ingest.write(call, project, events, dialect="opensentry", atomic=True)
         if written.outcome is Outcome.REJECTED:
             # Open Sentry's schema passed, but ingestd cannot store an item (a limit of the
             # canonical event): refused whole, as a schema failure would be.
             index, violations = min(written.rejected.items())
             field, problem = violations[0]
-            return _refuse(call, 400, "Invalid payload", f"[{index}].{field}: {problem}")
+            raise opensentry.invalid_payload(f"[{index}].{field}", problem)
         if written.outcome is Outcome.REVOKED:
-            return _refuse(call, 403, "Invalid DSN key", "key revoked")
+            raise _refused(403, "Invalid DSN key", "key revoked")
         if written.outcome is Outcome.OVER_QUOTA:  # the project's daily event limit
-            call.response_metadata["retry-after"] = str(written.retry_after_s)
-            return _refuse(call, 429, "Daily event limit exceeded", written.reason)
+            raise Answer(
+                429,
+                {"error": "Daily event limit exceeded"},
+                {"retry-after": str(written.retry_after_s)},
+                detail=written.reason,
+            )
         batch_id = random_uuid()
         call.log.update(project=project, batch_id=batch_id, accepted=len(written.stored))
         return reply(call, pb.IngestResponse, 202, {"id": batch_id})
@@ -112,7 +110,5 @@ class OpenSentryServicer:
         return await self._context.access.project(principal, "", write=True)
 
 
-def _refuse(call: Call, status: int, error: str, detail: str) -> pb.IngestResponse:
-    # The detail may quote the sender's own keys: bounded, so a log line stays a line.
-    call.log.update(http_status=status, refused=detail[:_MAX_DETAIL_CHARS])
-    return reply(call, pb.IngestResponse, status, {"error": error})
+def _refused(status: int, error: str, detail: str) -> Answer:
+    return Answer(status, {"error": error}, detail=detail)

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from ingestd.v1 import event_pb2
+from server.dialects.answer import Answer
 from server.dialects.common import fill_struct, iso_timestamp, nests_deeper
 
 E = event_pb2
@@ -63,18 +64,10 @@ _USER_FIELDS = frozenset({"id", "email", "username", "ip_address"})
 JsonObject = dict[str, Any]
 
 
-class InvalidJson(ValueError):
-    """The body is not JSON: Open Sentry answers 400 `Invalid JSON`."""
-
-
-class InvalidPayload(ValueError):
-    """The body fails Open Sentry's schema: it answers 400 `Invalid payload`. `path` names the
-    first offending value (`[2].exception.stacktrace.frames[0].lineno`), for the server's log."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path or 'body'}: {problem}")
-        self.path = path
-        self.problem = problem
+def invalid_payload(path: str, problem: str) -> Answer:
+    """The body fails Open Sentry's schema: it answers 400 `Invalid payload`. The detail names
+    the first offending value (`[2].exception.stacktrace.frames[0].lineno: …`), for the log."""
+    return Answer(400, {"error": "Invalid payload"}, detail=f"{path or 'body'}: {problem}")
 
 
 def parse(data: bytes) -> object:
@@ -84,7 +77,7 @@ def parse(data: bytes) -> object:
     lone surrogate escapes become U+FFFD, and integers too large for 64 bits become floats.
 
     Raises:
-        InvalidJson: not a JSON text.
+        Answer: 400 `Invalid JSON`, not a JSON text.
     """
     try:
         return orjson.loads(data)
@@ -97,7 +90,7 @@ def parse(data: bytes) -> object:
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
-        raise InvalidJson from None
+        raise Answer(400, {"error": "Invalid JSON"}, detail="not JSON") from None
     return _well_formed(value)
 
 
@@ -124,20 +117,20 @@ def translate(body: object) -> list[event_pb2.Event]:
     so they default to the receive time.
 
     Raises:
-        InvalidPayload: the body or one of its items fails Open Sentry's schema.
+        Answer: 400 `Invalid payload`, the body or one of its items fails Open Sentry's schema.
     """
     if isinstance(body, list):
         if not body:
-            raise InvalidPayload("", "an array needs at least one item")
+            raise invalid_payload("", "an array needs at least one item")
         if len(body) > MAX_ITEMS:
-            raise InvalidPayload("", f"an array holds at most {MAX_ITEMS} items")
+            raise invalid_payload("", f"an array holds at most {MAX_ITEMS} items")
         return [_item(item, f"[{index}]") for index, item in enumerate(body)]
     return [_item(body, "")]
 
 
 def _item(item: object, path: str) -> event_pb2.Event:
     if not isinstance(item, dict):
-        raise InvalidPayload(path, "an item must be an object")
+        raise invalid_payload(path, "an item must be an object")
     kind = item.get("type")
     if kind == "error":
         return _error(item, path)
@@ -145,7 +138,7 @@ def _item(item: object, path: str) -> event_pb2.Event:
         return _transaction(item, path)
     if kind == "ai_generation":
         return _generation(item, path)
-    raise InvalidPayload(f"{path}.type", "must be error, transaction or ai_generation")
+    raise invalid_payload(f"{path}.type", "must be error, transaction or ai_generation")
 
 
 # Field readers: each returns None for an absent key and refuses any other type, null included.
@@ -158,7 +151,7 @@ def _get(obj: JsonObject, key: str, path: str, kinds: tuple[type, ...], what: st
         return value
     if key not in obj and not required:
         return None
-    raise InvalidPayload(f"{path}.{key}", f"must be {what}")
+    raise invalid_payload(f"{path}.{key}", f"must be {what}")
 
 
 def _str(obj: JsonObject, key: str, path: str, *, required: bool = False) -> str | None:
@@ -170,7 +163,7 @@ def _number(obj: JsonObject, key: str, path: str, *, required: bool = False) -> 
     value: float | int | None = _get(obj, key, path, (int, float), "a number", required)
     # Zod v3 takes Infinity (JSON.parse gives it for 1e400), but no storage can hold it.
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidPayload(f"{path}.{key}", "must be a finite number")
+        raise invalid_payload(f"{path}.{key}", "must be a finite number")
     return value
 
 
@@ -180,7 +173,7 @@ def _count(obj: JsonObject, key: str, path: str, *, required: bool = False) -> i
     if value is None:
         return None
     if value != int(value) or not 0 <= value <= MAX_SAFE_INTEGER:
-        raise InvalidPayload(f"{path}.{key}", "must be a non-negative integer")
+        raise invalid_payload(f"{path}.{key}", "must be a non-negative integer")
     return int(value)
 
 
@@ -188,7 +181,7 @@ def _amount(obj: JsonObject, key: str, path: str) -> float | None:
     """A `z.number().nonnegative()` field."""
     value = _number(obj, key, path)
     if value is not None and value < 0:
-        raise InvalidPayload(f"{path}.{key}", "must not be negative")
+        raise invalid_payload(f"{path}.{key}", "must not be negative")
     return value
 
 
@@ -205,14 +198,14 @@ def _object(obj: JsonObject, key: str, path: str, *, required: bool = False) -> 
 def _array(obj: JsonObject, key: str, path: str, limit: int | None = None) -> list[Any] | None:
     values: list[Any] | None = _get(obj, key, path, (list,), "an array", False)
     if values is not None and limit is not None and len(values) > limit:
-        raise InvalidPayload(f"{path}.{key}", f"holds at most {limit} entries")
+        raise invalid_payload(f"{path}.{key}", f"holds at most {limit} entries")
     return values
 
 
 def _enum(obj: JsonObject, key: str, path: str, allowed: frozenset[str]) -> str | None:
     value = _str(obj, key, path)
     if value is not None and value not in allowed:
-        raise InvalidPayload(f"{path}.{key}", "must be one of " + ", ".join(sorted(allowed)))
+        raise invalid_payload(f"{path}.{key}", "must be one of " + ", ".join(sorted(allowed)))
     return value
 
 
@@ -222,7 +215,7 @@ def _strings(obj: JsonObject, key: str, path: str) -> dict[str, str] | None:
     if record is not None:
         for name, value in record.items():
             if not isinstance(value, str):
-                raise InvalidPayload(f"{path}.{key}.{name}", "must be a string")
+                raise invalid_payload(f"{path}.{key}.{name}", "must be a string")
     return record
 
 
@@ -230,7 +223,7 @@ def _free_object(obj: JsonObject, key: str, path: str) -> JsonObject | None:
     """A `z.record(z.unknown())` field, bounded in depth so that it can be stored."""
     record = _object(obj, key, path)
     if record is not None and _nests_deeper(record, MAX_OBJECT_DEPTH):
-        raise InvalidPayload(f"{path}.{key}", f"nests deeper than {MAX_OBJECT_DEPTH} levels")
+        raise invalid_payload(f"{path}.{key}", f"nests deeper than {MAX_OBJECT_DEPTH} levels")
     return record
 
 
@@ -315,11 +308,11 @@ def _line(frame: JsonObject, key: str, path: str) -> int | None:
 
 def _frame(frame: object, path: str) -> event_pb2.StackFrame:
     if not isinstance(frame, dict):
-        raise InvalidPayload(path, "a frame must be an object")
+        raise invalid_payload(path, "a frame must be an object")
     context = {key: _array(frame, key, path) or [] for key in ("preContext", "postContext")}
     for key, lines in context.items():
         if not all(isinstance(line, str) for line in lines):
-            raise InvalidPayload(f"{path}.{key}", "must hold strings")
+            raise invalid_payload(f"{path}.{key}", "must hold strings")
     return E.StackFrame(
         filename=_str(frame, "filename", path),
         function=_str(frame, "function", path),
@@ -336,7 +329,7 @@ def _frame(frame: object, path: str) -> event_pb2.StackFrame:
 
 def _breadcrumb(crumb: object, path: str) -> event_pb2.Breadcrumb:
     if not isinstance(crumb, dict):
-        raise InvalidPayload(path, "a breadcrumb must be an object")
+        raise invalid_payload(path, "a breadcrumb must be an object")
     out = E.Breadcrumb(
         timestamp=_timestamp(_str(crumb, "timestamp", path)),
         type=_str(crumb, "type", path),
@@ -367,7 +360,7 @@ def _transaction(item: JsonObject, path: str) -> event_pb2.Event:
 
 def _span(span: object, path: str) -> event_pb2.SpanBody:
     if not isinstance(span, dict):
-        raise InvalidPayload(path, "a span must be an object")
+        raise invalid_payload(path, "a span must be an object")
     return E.SpanBody(
         span_id=_str(span, "spanId", path, required=True),
         op=_str(span, "op", path, required=True),
@@ -381,7 +374,7 @@ def _generation(item: JsonObject, path: str) -> event_pb2.Event:
     provider = _str(item, "provider", path, required=True)
     model = _str(item, "model", path, required=True)
     if not provider or not model:
-        raise InvalidPayload(f"{path}.{'model' if provider else 'provider'}", "must not be empty")
+        raise invalid_payload(f"{path}.{'model' if provider else 'provider'}", "must not be empty")
     input_tokens = _count(item, "inputTokens", path, required=True) or 0
     output_tokens = _count(item, "outputTokens", path) or 0
     total_tokens = _count(item, "totalTokens", path)
