@@ -385,7 +385,7 @@ def _plain_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _allow_origin(request: web.Request, response: web.StreamResponse) -> None:
-    # Beacons are credentialed, so `*` would be refused: echo the exact origin (compat.md §3.4).
+    # Beacons are credentialed, so `*` would be refused: echo the exact origin (docs/vendors/opensentry.md §5).
     origin = request.headers.get("Origin")
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin

@@ -9,7 +9,7 @@ import pytest
 from gateway.routes import RuleError, compile_template, routes
 from server.endpoints import CANONICAL_SERVICES, SERVICES
 
-#: Every path the five vendor documents (shared/seeds/) and compat.md use.
+#: Every path the five vendors document (docs/vendors/).
 VENDOR_PATHS = [
     "/api/v1/ingest_events",
     "/api/v1/ingest_events/batch",

@@ -1,6 +1,6 @@
 """Open Sentry over HTTP: `POST /v1/ingest` and `GET /health` as its clients see them, the check
 order of every documented status, keys, CORS for browser beacons, and read-back through
-EventService (compat.md §3)."""
+EventService (docs/vendors/opensentry.md)."""
 
 from __future__ import annotations
 

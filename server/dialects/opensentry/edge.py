@@ -1,4 +1,4 @@
-"""The Open Sentry HTTP edge (compat.md §3.1, §3.4).
+"""The Open Sentry HTTP edge (docs/vendors/opensentry.md §3, §5).
 
 - Browsers call it: sendBeacon is credentialed and its `application/json` Blob is preflighted, so
   the gateway answers preflights with the exact Origin and adds the CORS headers to answers.

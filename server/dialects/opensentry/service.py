@@ -1,4 +1,4 @@
-"""The Open Sentry servicer: `POST /v1/ingest` and `GET /health` (shared/seeds/001, compat.md §3.1).
+"""The Open Sentry servicer: `POST /v1/ingest` and `GET /health` (docs/vendors/opensentry.md §1, §3).
 
 Thin: it finds the key where Open Sentry's SDKs put it, runs the translator in
 `server.dialects.opensentry.translate`, writes through `Ingest`, and answers with Open Sentry's bodies. The

@@ -2,7 +2,7 @@
 
 `parse` reads a body the way Open Sentry's server does (`JSON.parse` of the UTF-8 text, whatever
 the Content-Type), and `translate` applies its Zod schema (`packages/db/src/ingest-types.ts`,
-compat.md §3.2) and maps each item to an `ingestd.v1.Event`:
+docs/vendors/opensentry.md §4) and maps each item to an `ingestd.v1.Event`:
 
 - `error` → `KIND_ERROR`, with the fingerprint, title and level of Open Sentry's worker
   (`packages/db/src/grouping.ts`), so identical errors group as one issue;
