@@ -86,6 +86,26 @@ class Access:
             raise PermissionDenied("this needs a master key", reason="MASTER_KEY_REQUIRED")
         return await self.project(principal, project, write=True)
 
+    async def administer_project_settings(self, principal: Principal, project: str) -> str:
+        """The organization of `project`, if `principal` is a master key of it.
+
+        Project ids are global, so another organization's project is answered exactly like a
+        missing one: a master key cannot learn which ids other organizations hold, nor by whom.
+
+        Raises:
+            PermissionDenied: not a master key (reason `MASTER_KEY_REQUIRED`).
+            NotFound: no such project in the key's organization.
+        """
+        if principal.kind != MASTER:
+            raise PermissionDenied("administration needs a master key", reason="MASTER_KEY_REQUIRED")
+        try:
+            organization = await self.organization_of(project)
+        except NotFound:
+            organization = ""
+        if organization != principal.organization:
+            raise NotFound(f"project {project!r} not found", reason="PROJECT_NOT_FOUND")
+        return organization
+
     def administer(self, principal: Principal, organization: str) -> str:
         """Checks that `principal` may administer `organization`.
 

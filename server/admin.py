@@ -99,7 +99,7 @@ class Admin:
     async def get_project_rpc(self, call: Call, request: pb.GetProjectRequest) -> pb.GetProjectResponse:
         if not request.project:
             raise InvalidArgument([("project", "is required")])
-        self._access.administer(call.principal, await self._access.organization_of(request.project))
+        await self._access.administer_project_settings(call.principal, request.project)
         async with self._sessions() as session:
             record = await ProjectRepository(session).get(request.project)
         assert record is not None, "organization_of found it"
@@ -110,7 +110,7 @@ class Admin:
     ) -> pb.UpdateProjectResponse:
         if not request.project:
             raise InvalidArgument([("project", "is required")])
-        self._access.administer(call.principal, await self._access.organization_of(request.project))
+        await self._access.administer_project_settings(call.principal, request.project)
         project = await self.update_project(request.project, request.update, list(request.update_mask.paths))
         call.log.update(project=project.id, update_mask=",".join(request.update_mask.paths) or "*")
         return pb.UpdateProjectResponse(project=project)
@@ -168,6 +168,12 @@ class Admin:
         return pb.RevokeApiKeyResponse(api_key=api_key)
 
     # The operator's operations ---------------------------------------------------------------
+
+    async def _organization_or_none(self, project: str) -> str | None:
+        try:
+            return await self._access.organization_of(project)
+        except NotFound:
+            return None
 
     async def get_project(self, project_id: str) -> pb.Project:
         """The project.
@@ -284,7 +290,8 @@ class Admin:
             violations.append(("test", "only a project key can be a test key"))
         if violations:
             raise InvalidArgument(violations)
-        if kind != MASTER and await self._access.organization_of(project) != organization:
+        if kind != MASTER and await self._organization_or_none(project) != organization:
+            # A missing project and another organization's answer alike (project ids are global).
             raise InvalidArgument([("project", f"is not a project of organization {organization!r}")])
         record, secret = self.new_key(organization, kind, project, name, secret=secret, test=test)
         record.allowed_origins = "\n".join(allowed_origins)

@@ -259,7 +259,6 @@ async def test_another_organization_reaches_nothing_of_this_one(client: Client, 
 
     denied = [
         client.admin.ListProjects(pb.ListProjectsRequest(organization="default"), metadata=acme),
-        client.admin.GetProject(pb.GetProjectRequest(project="default"), metadata=acme),
         client.events.ListEvents(event_service_pb2.ListEventsRequest(project="default"), metadata=acme),
         client.ingest.WriteEvents(write_request(log_event()), metadata=acme),
         client.ingest.WriteEvents(write_request(log_event(), project="no-such-project"), metadata=acme),
@@ -279,6 +278,57 @@ async def test_another_organization_reaches_nothing_of_this_one(client: Client, 
     assert theirs.code() == grpc.StatusCode.PERMISSION_DENIED
     duplicate = await asyncio.to_thread(run_cli, "orgs", "create", "acme", database_url=settings.database_url)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+
+
+async def test_a_taken_project_id_tells_another_organization_only_that_it_is_taken(
+    client: Client, settings: Settings
+) -> None:
+    """Project ids are global (admin_service.proto, CreateProject): the refusal names neither the
+    holder nor anything of the project, and reads answer it like a project that does not exist."""
+    await client.admin.CreateProject(
+        pb.CreateProjectRequest(organization="default", project_id="rockets"), metadata=client.master
+    )
+    made = await asyncio.to_thread(run_cli, "orgs", "create", "acme", database_url=settings.database_url)
+    acme = client.auth(printed_secret(made.stdout))
+
+    taken = await _denied(
+        client.admin.CreateProject(
+            pb.CreateProjectRequest(organization="acme", project_id="rockets"), metadata=acme
+        )
+    )
+    assert taken.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "default" not in (taken.details() or "")
+    for read in (
+        lambda project: client.admin.GetProject(pb.GetProjectRequest(project=project), metadata=acme),
+        lambda project: client.admin.UpdateProject(pb.UpdateProjectRequest(project=project), metadata=acme),
+    ):
+        held, missing = await _denied(read("rockets")), await _denied(read("nothing"))
+        assert held.code() == missing.code() == grpc.StatusCode.NOT_FOUND
+        assert (held.details() or "").replace("rockets", "X") == (missing.details() or "").replace(
+            "nothing", "X"
+        )
+    for write in (
+        lambda project: client.events.ListEvents(
+            event_service_pb2.ListEventsRequest(project=project), metadata=acme
+        ),
+        lambda project: client.ingest.WriteEvents(write_request(log_event(), project=project), metadata=acme),
+    ):
+        held, missing = await _denied(write("rockets")), await _denied(write("nothing"))
+        assert held.code() == missing.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert (held.details() or "").replace("rockets", "X") == (missing.details() or "").replace(
+            "nothing", "X"
+        )
+    key_for = [
+        await _denied(
+            client.admin.CreateApiKey(
+                pb.CreateApiKeyRequest(organization="acme", kind=pb.API_KEY_KIND_PROJECT, project=project),
+                metadata=acme,
+            )
+        )
+        for project in ("rockets", "nothing")
+    ]
+    assert [e.code() for e in key_for] == [grpc.StatusCode.INVALID_ARGUMENT] * 2
+    assert key_for[0].details() == key_for[1].details()
 
 
 async def test_project_key_cannot_get_another_projects_event(client: Client) -> None:
