@@ -4,6 +4,9 @@ An encoder returns what `json_format.MessageToDict(message)` returns with defaul
 lowerCamelCase json names, only populated fields (as `ListFields` reports them), 64-bit integers
 as strings, enums by name, bytes as standard base64, the well-known types in their JSON forms.
 What is compiled is a table from each field descriptor to its json name and value encoder.
+
+One departure, equal under `==`: a `google.protobuf.Value` number without a fraction is an `int`
+(see `encode_value`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from gateway._codec_scalars import (
 )
 
 _WRAPPERS_FILE: Final = "google/protobuf/wrappers.proto"
+#: Every integer up to 2**53 is exactly one double; past it, a double stands for many integers.
+_EXACT_INTEGER: Final = 2**53
 
 _encoders: dict[Descriptor, Encoder] = {}
 
@@ -128,7 +133,12 @@ def _encode_text(message: Any) -> str:
 
 
 def encode_value(message: Any) -> Any:
-    """google.protobuf.Value's JSON; an unset Value is null, as in MessageToDict."""
+    """google.protobuf.Value's JSON; an unset Value is null, as in MessageToDict.
+
+    A number without a fraction, within ±2**53, is an `int`: a Struct holds every JSON number as
+    a double, so a sender's `12` would otherwise be printed back as `12.0` (MessageToDict's float).
+    Go's protojson and JavaScript print it `12` too.
+    """
     kind = message.WhichOneof("kind")
     if kind == "string_value":
         return message.string_value
@@ -138,6 +148,8 @@ def encode_value(message: Any) -> Any:
             raise json_format.SerializeToJsonError(
                 f"Fail to serialize {number} for Value.number_value, which would parse as string_value"
             )
+        if number.is_integer() and -_EXACT_INTEGER <= number <= _EXACT_INTEGER:
+            return int(number)
         return number
     if kind == "bool_value":
         return message.bool_value

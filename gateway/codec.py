@@ -95,7 +95,8 @@ class MessageCodec:
             raise DecodeError([("", refusal(exc))]) from None
 
     def encode(self, message: Message) -> dict[str, Any]:
-        """`json_format.MessageToDict(message)` with default options.
+        """`json_format.MessageToDict(message)` with default options, except that a
+        `google.protobuf.Value` number without a fraction is an `int` (equal under `==`).
 
         For the well-known types whose JSON is not an object (Timestamp, Duration, FieldMask,
         wrappers, Value, ListValue) the result is that JSON value, as MessageToDict returns it;

@@ -2,11 +2,15 @@
 
 Template grammar (google/api/http.proto):
 
-    Template = "/" Segments [ Verb ] ;
+    Template = "/" Segments [ Verb ] [ "/" ] ;
     Segments = Segment { "/" Segment } ;
     Segment  = "*" | "**" | LITERAL | Variable ;
     Variable = "{" FieldPath [ "=" Segments ] "}" ;
     Verb     = ":" LITERAL ;
+
+The trailing `"/"` is ingestd's one addition to that grammar: a vendor whose server ignores a
+trailing slash (Rails) binds the slashed path too, as an additional binding, and it matches only
+with the slash.
 
 `compile_template("/v1/projects/{project}/events:write")` gives the regular expression
 `^/v1/projects/(?P<v0>[^/]+)/events:write$` and the field paths `("project",)`, one per group.
@@ -59,6 +63,8 @@ def compile_template(template: str) -> tuple[str, tuple[str, ...]]:
     if not template.startswith("/"):
         raise RuleError(f"{template!r}: a template starts with '/'")
     path, verb = template[1:], ""
+    trailing = "/" if path.endswith("/") and len(path) > 1 else ""
+    path = path.removesuffix(trailing)
     last_slash = path.rfind("/")
     colon = path.rfind(":")
     if colon > last_slash and "}" not in path[colon:]:
@@ -69,7 +75,7 @@ def compile_template(template: str) -> tuple[str, tuple[str, ...]]:
     regex = "".join("/" + part for part in _segments(path, variables, template))
     if len(set(variables)) != len(variables):
         raise RuleError(f"{template!r}: a variable appears twice")
-    return f"^{regex}{re.escape(':' + verb) if verb else ''}$", tuple(variables)
+    return f"^{regex}{re.escape(':' + verb) if verb else ''}{trailing}$", tuple(variables)
 
 
 def _segments(path: str, variables: list[str], template: str) -> Iterable[str]:

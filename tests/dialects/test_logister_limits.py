@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from server.dialects.logister.limits import Refusal, check_limits, decode_batch
+from server.dialects.answer import Answer
+from server.dialects.logister.limits import check_limits, decode_batch
 from server.dialects.logister.ratelimit import FixedWindowLimiter
 
 UUID = "5b0c7a4e-4a4c-4f57-9d0e-0a1b2c3d4e5f"
@@ -67,18 +68,21 @@ def _nested(depth: int) -> dict[str, Any]:
     ],
 )
 def test_payload_limits(event: dict[str, Any], expected: tuple[str, str, int, int] | None) -> None:
-    refused = check_limits(event)
     if expected is None:
-        assert refused is None
+        assert check_limits(event) is None  # type: ignore[func-returns-value]
         return
+    with pytest.raises(Answer) as refused:
+        check_limits(event)
     code, message, limit, actual = expected
-    assert refused == Refusal(413, code, message, {"limit": limit, "actual": actual})
-    assert refused.body() == {"error": message, "code": code, "limit": limit, "actual": actual}
+    assert refused.value.status == 413
+    assert refused.value.body == {"error": message, "code": code, "limit": limit, "actual": actual}
 
 
-def _refusal(result: object) -> tuple[int, str, str]:
-    assert isinstance(result, Refusal), result
-    return result.status, result.code, result.message
+def _refusal(body: bytes, encoding: str) -> tuple[int, str, str]:
+    with pytest.raises(Answer) as refused:
+        decode_batch(body, encoding)
+    answer: dict[str, Any] = refused.value.body  # type: ignore[assignment]
+    return refused.value.status, answer["code"], answer["error"]
 
 
 @pytest.mark.parametrize(
@@ -185,7 +189,7 @@ def _refusal(result: object) -> tuple[int, str, str]:
     ],
 )
 def test_batch_refusals(body: bytes, encoding: str, expected: tuple[int, str, str]) -> None:
-    status, code, message = _refusal(decode_batch(body, encoding))
+    status, code, message = _refusal(body, encoding)
     assert (status, code) == expected[:2]
     assert message.startswith(expected[2])
 

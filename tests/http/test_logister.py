@@ -1,5 +1,6 @@
-"""Logister's HTTP API end to end (compat.md §2): every documented status and body, the seed's two
-curl examples sent verbatim, and what was stored, read back through EventService."""
+"""Logister's HTTP API end to end (docs/vendors/logister.md): every documented status and body, the
+two examples of Logister's API page sent verbatim, and what was stored, read back through
+EventService."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Client, Http, grpc_cha
 E = event_pb2
 JSON = "application/json"
 
-# The seed's two request bodies, byte for byte as the seed prints them.
+# The two request bodies of Logister's API page, byte for byte as it prints them (§6, §8).
 SEED_EVENT = """{
   "event": {
     "event_type": "error",
@@ -467,3 +468,55 @@ async def test_deployments_are_upserted_on_repository_environment_and_release(ht
         "main",
     )
     assert stored_deployment.occurred_at.ToJsonString() == "2026-03-02T10:00:00Z"
+
+
+async def test_every_route_also_answers_with_a_trailing_slash(http: Http) -> None:
+    """Rails ignores a trailing slash on every route (docs/vendors/logister.md §1)."""
+    accepted = {"id": UUID_A, "legacy_id": legacy_id(UUID_A), "status": "accepted"}
+    assert (await post(http, "/api/v1/ingest_events/", {"event": event(UUID_A)}))[:2] == (201, accepted)
+    assert (await post(http, "/api/v1/ingest_events.json/", {"event": event(UUID_A)}))[:2] == (
+        200,
+        {**accepted, "duplicate": True},
+    )
+    status, body, _ = await post(
+        http, "/api/v1/ingest_events/batch/", _ndjson(event(UUID_B)), headers=_batch_headers("identity")
+    )
+    assert (status, body["status"], body["accepted"]) == (202, "accepted", 1)
+    assert (await post(http, "/api/v1/check_ins/", {"check_in": {"slug": "s", "uuid": UUID_C}}))[:2] == (
+        201,
+        {"id": UUID_C, "status": "accepted"},
+    )
+    deployment = {"release": "r1", "repository": "acme/shop", "commit_sha": "0123456"}
+    assert (await post(http, "/api/v1/deployments/", {"deployment": deployment}))[0] == 201
+    for route in ("/api/v1/ingest_events/", "/api/v1/check_ins/"):
+        async with http.session.get(http.url(route), headers=http.bearer()) as response:
+            assert (response.status, await response.json()) == (404, {"error": f"no route for GET {route}"})
+    assert len(await stored(http)) == 4
+
+
+async def test_context_integers_read_back_as_integers(http: Http) -> None:
+    """JSON numbers in a context keep their form where a reader sees them: `12` is not `12.0`
+    (docs/vendors/logister.md §10)."""
+    context = {
+        "count": 12,
+        "ratio": 1.5,
+        "negative": -3,
+        "large": 2**53,
+        "huge": 1e300,
+        "metadata": {"user_id": 42, "scores": [1, 2.5, {"n": 0}]},
+    }
+    event_body = event(UUID_A, context=context)
+    assert (await post(http, "/api/v1/ingest_events", {"event": event_body}))[0] == 201
+    assert (await post(http, "/api/v1/check_ins", SEED_CHECK_IN))[0] == 201
+    async with http.session.get(
+        http.url("/v1/projects/default/events"), headers=http.bearer(PROJECT_SECRET)
+    ) as response:
+        assert response.status == 200
+        listed = orjson.loads(await response.read())
+    check_in, logged = listed["events"]
+    # Compared as JSON text: in Python 12 == 12.0, on the wire they differ. A Struct keeps no order.
+    read_back = {key: logged["context"][key] for key in context}
+    assert orjson.dumps(read_back, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        context, option=orjson.OPT_SORT_KEYS
+    )
+    assert orjson.dumps(check_in["context"]["expected_interval_seconds"]) == b"900"

@@ -1,4 +1,4 @@
-"""Logister's rate limits over HTTP (compat.md §2.3), with the server's clock injected so the
+"""Logister's rate limits over HTTP (docs/vendors/logister.md §4), with the server's clock injected so the
 windows move without waiting."""
 
 from __future__ import annotations

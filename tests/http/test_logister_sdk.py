@@ -1,4 +1,4 @@
-"""The real logister-python 0.6.0 SDK against a live ingestd (compat.md §2.9). The SDK is
+"""The real logister-python 0.6.0 SDK against a live ingestd (docs/vendors/logister.md §11). The SDK is
 synchronous httpx, so it runs in a thread while the server runs on the test's event loop."""
 
 from __future__ import annotations

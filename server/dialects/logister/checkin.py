@@ -2,7 +2,7 @@
 `server.dialects.logister.translate`.
 
 Both follow Logister's controllers (taimoorq/logister `CheckInsController`,
-`ProjectDeploymentIndexer`; compat.md §2.7, §2.8): the same envelope rule (a `check_in` or
+`ProjectDeploymentIndexer`; docs/vendors/logister.md §8, §9): the same envelope rule (a `check_in` or
 `CHECK_IN` object holding at least one known key), the same defaults, and the same 422 messages in
 the same order.
 """

@@ -1,4 +1,5 @@
-"""The Logister HTTP edge: its 2 MiB body cap and its error shape (see `gateway.edge`).
+"""The Logister HTTP edge: its 2 MiB body cap and its error shape (see `gateway.edge`;
+docs/vendors/logister.md §1, §3).
 
 Logister answers every error as JSON with `Content-Type: application/json; charset=utf-8`. A body
 over the cap is refused before authentication, as Logister's own body limiter does, with

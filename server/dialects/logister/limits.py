@@ -3,10 +3,10 @@
 Its payload limits and its NDJSON batch decoding, its identities (UUIDs, `legacy_id`), and
 values read as Ruby reads them (`present?`, `to_s`, lenient times).
 
-The limits and the decoding follow Logister's own server (`TelemetryPayloadLimits`, `TelemetryBatchDecoder` in
-taimoorq/logister; compat.md §2.4 and §2.6): the same limits, the same codes, the same messages,
-checked in the same order. A failure is returned as a `Refusal` that the servicer renders as
-`{"error": message, "code": code, ...}` with its HTTP status.
+The limits and the decoding follow Logister's own server (`TelemetryPayloadLimits`,
+`TelemetryBatchDecoder` in taimoorq/logister; docs/vendors/logister.md §5 and §7): the same limits,
+the same codes, the same messages, checked in the same order. A failure raises an `Answer` whose
+body is `{"error": message, "code": code, ...}`, with its HTTP status.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import functools
 import hashlib
 import re
 import zlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from google.protobuf import timestamp_pb2
+
+from server.dialects.answer import Answer
 
 #: A Logister request body on the wire, single event or compressed batch.
 MAX_WIRE_BYTES = 2 * 1024 * 1024
@@ -34,24 +35,16 @@ MAX_ARRAY_LENGTH = 1_000
 MAX_STRING_BYTES = 256 * 1024
 MAX_MESSAGE_BYTES = 64 * 1024
 
+_BATCH_MEDIA_TYPES = frozenset({"application/x-ndjson", "application/ndjson"})
 _UUID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 _NEEDS_UNDERSCORE = re.compile(r"[A-Z-]|::")
 _WORD_BOUNDARY = re.compile(r"(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])")
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A request Logister refuses as a whole: HTTP `status`, a machine `code`, a `message`, and
-    any extra body fields (`limit`, `actual`)."""
-
-    status: int
-    code: str
-    message: str
-    extra: dict[str, int] = field(default_factory=dict)
-
-    def body(self) -> dict[str, object]:
-        """The response body, `{"error", "code", ...extra}`."""
-        return {"error": self.message, "code": self.code, **self.extra}
+def refused(status: int, code: str, message: str, **extra: int) -> Answer:
+    """A request Logister refuses as a whole: `{"error": message, "code": code, ...extra}` (extra
+    being `limit` and `actual`) with HTTP `status`."""
+    return Answer(status, {"error": message, "code": code, **extra}, detail=message)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -175,18 +168,9 @@ def idempotency_key(uuid: str) -> str:
     return f"logister:{uuid}"
 
 
-def _exceeded(code: str, limit: int, actual: int) -> Refusal:
-    return Refusal(
-        413,
-        code,
-        f"telemetry payload {code.replace('_', ' ')} exceeds {limit}",
-        {"limit": limit, "actual": actual},
-    )
-
-
-class _Exceeded(Exception):
-    def __init__(self, refusal: Refusal) -> None:
-        self.refusal = refusal
+def _exceeded(code: str, limit: int, actual: int) -> Answer:
+    message = f"telemetry payload {code.replace('_', ' ')} exceeds {limit}"
+    return refused(413, code, message, limit=limit, actual=actual)
 
 
 class _Walk:
@@ -202,27 +186,27 @@ class _Walk:
     def add(self, size: int) -> None:
         self.size += size + 4
         if self.size > MAX_EVENT_BYTES:
-            raise _Exceeded(_exceeded("event_bytes", MAX_EVENT_BYTES, self.size))
+            raise _exceeded("event_bytes", MAX_EVENT_BYTES, self.size)
 
     def walk(self, value: Any, depth: int) -> None:
         if depth > MAX_CONTEXT_DEPTH:
-            raise _Exceeded(_exceeded("context_depth", MAX_CONTEXT_DEPTH, depth))
+            raise _exceeded("context_depth", MAX_CONTEXT_DEPTH, depth)
         if isinstance(value, dict):
             self.keys += len(value)
             if self.keys > MAX_CONTEXT_KEYS:
-                raise _Exceeded(_exceeded("context_keys", MAX_CONTEXT_KEYS, self.keys))
+                raise _exceeded("context_keys", MAX_CONTEXT_KEYS, self.keys)
             for key, nested in value.items():
                 self.add(len(key.encode()))
                 self.walk(nested, depth + 1)
         elif isinstance(value, list):
             if len(value) > MAX_ARRAY_LENGTH:
-                raise _Exceeded(_exceeded("array_length", MAX_ARRAY_LENGTH, len(value)))
+                raise _exceeded("array_length", MAX_ARRAY_LENGTH, len(value))
             for nested in value:
                 self.walk(nested, depth + 1)
         elif isinstance(value, str):
             size = len(value.encode())
             if size > MAX_STRING_BYTES:
-                raise _Exceeded(_exceeded("string_bytes", MAX_STRING_BYTES, size))
+                raise _exceeded("string_bytes", MAX_STRING_BYTES, size)
             self.add(size)
         elif value is None:
             self.add(4)
@@ -232,108 +216,116 @@ class _Walk:
             self.add(len(str(value)))
 
 
-def check_limits(event: dict[str, Any]) -> Refusal | None:
-    """The first limit `event` (one event object as sent, keys not yet normalized) exceeds, or
-    None: message bytes, then depth, keys, array length, string bytes and estimated event bytes
-    as the walk meets them."""
+def check_limits(event: dict[str, Any]) -> None:
+    """Checks `event` (one event object as sent, keys not yet normalized) against Logister's
+    payload limits: message bytes, then depth, keys, array length, string bytes and estimated
+    event bytes as the walk meets them.
+
+    Raises:
+        Answer: 413 for the first limit exceeded, with its `code`, `limit` and `actual`.
+    """
     message = event.get("message")
     if isinstance(message, str):
         size = len(message.encode())
         if size > MAX_MESSAGE_BYTES:
-            return _exceeded("message_bytes", MAX_MESSAGE_BYTES, size)
-    walk = _Walk()
-    try:
-        walk.walk(event, 0)
-    except _Exceeded as exceeded:
-        return exceeded.refusal
-    return None
+            raise _exceeded("message_bytes", MAX_MESSAGE_BYTES, size)
+    _Walk().walk(event, 0)
 
 
-def content_encoding_refusal(header: str) -> Refusal | None:
+def check_batch_media_type(content_type: str) -> None:
+    """Checks that a batch is NDJSON (`application/x-ndjson` or `application/ndjson`).
+
+    Raises:
+        Answer: 415 `unsupported_content_type`.
+    """
+    if media_type(content_type) not in _BATCH_MEDIA_TYPES:
+        raise refused(415, "unsupported_content_type", "Batch ingest requires application/x-ndjson")
+
+
+def media_type(content_type: str) -> str:
+    """The media type of a Content-Type, lower-cased and without parameters."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _check_content_encoding(header: str) -> None:
     """Refuses a Content-Encoding other than none, `identity` or `gzip` (a comma list must reduce
     to exactly one of them)."""
     encodings = _encodings(header)
     if not encodings or encodings in (["identity"], ["gzip"]):
-        return None
+        return
     unsupported = [e for e in encodings if e not in ("gzip", "identity")]
     label = ", ".join(unsupported or encodings)
-    return Refusal(415, "unsupported_encoding", f"unsupported telemetry batch content encoding: {label}")
+    raise refused(415, "unsupported_encoding", f"unsupported telemetry batch content encoding: {label}")
 
 
 def _encodings(header: str) -> list[str]:
     return [part.strip() for part in header.lower().split(",") if part.strip()]
 
 
-def decode_batch(data: bytes, content_encoding: str) -> list[dict[str, Any]] | Refusal:
-    """The event objects of a batch body, one per non-blank NDJSON line, or why it is refused.
+def decode_batch(data: bytes, content_encoding: str) -> list[dict[str, Any]]:
+    """The event objects of a batch body, one per non-blank NDJSON line.
 
-    In order: the encoding (415), the compressed size (413), gzip inflation within 8 MiB (400,
-    413), then line by line the event count (413), JSON (400), the envelope and its `event`
-    object (400), its identity (400: a valid `uuid` or `event_id`, the same if both are given)
-    and its payload limits (413); an empty batch is 400.
+    Raises:
+        Answer: in order, the encoding (415), the compressed size (413), gzip inflation within
+            8 MiB (400, 413), then line by line the event count (413), JSON (400), the envelope
+            and its `event` object (400), its identity (400: a valid `uuid` or `event_id`, the
+            same if both are given) and its payload limits (413); an empty batch is 400.
     """
-    refused = content_encoding_refusal(content_encoding)
-    if refused is not None:
-        return refused
+    _check_content_encoding(content_encoding)
     if len(data) > MAX_WIRE_BYTES:
-        return Refusal(413, "compressed_bytes", f"telemetry batch exceeds {MAX_WIRE_BYTES} bytes")
+        raise refused(413, "compressed_bytes", f"telemetry batch exceeds {MAX_WIRE_BYTES} bytes")
     if _encodings(content_encoding) == ["gzip"]:
-        inflated = _inflate(data)
-        if isinstance(inflated, Refusal):
-            return inflated
-        data = inflated
+        data = _inflate(data)
     return _parse_lines(data)
 
 
-def _inflate(data: bytes) -> bytes | Refusal:
+def _inflate(data: bytes) -> bytes:
     # Only the first gzip member is read, as Ruby's GzipReader does; inflating stops one byte past
     # the cap, so a small bomb never allocates more than the cap.
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
     except zlib.error as exc:
-        return Refusal(400, "invalid_gzip", f"invalid gzip telemetry batch: {exc}")
+        raise refused(400, "invalid_gzip", f"invalid gzip telemetry batch: {exc}") from None
     if len(out) > MAX_DECOMPRESSED_BYTES:
-        return Refusal(
+        raise refused(
             413,
             "decompressed_bytes",
             f"telemetry batch exceeds {MAX_DECOMPRESSED_BYTES} decompressed bytes",
         )
     if not inflater.eof:
-        return Refusal(400, "invalid_gzip", "invalid gzip telemetry batch: unexpected end of file")
+        raise refused(400, "invalid_gzip", "invalid gzip telemetry batch: unexpected end of file")
     return out
 
 
-def _parse_lines(data: bytes) -> list[dict[str, Any]] | Refusal:
+def _parse_lines(data: bytes) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
         if len(events) >= MAX_BATCH_EVENTS:
-            return Refusal(413, "event_count", f"telemetry batch exceeds {MAX_BATCH_EVENTS} events")
+            raise refused(413, "event_count", f"telemetry batch exceeds {MAX_BATCH_EVENTS} events")
         try:
             envelope = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            return Refusal(400, "invalid_json", f"telemetry batch line {number} is invalid JSON: {exc}")
+            message = f"telemetry batch line {number} is invalid JSON: {exc}"
+            raise refused(400, "invalid_json", message) from None
         if not isinstance(envelope, dict):
-            return Refusal(
+            raise refused(
                 400, "invalid_envelope", f"telemetry batch line {number} must contain an envelope object"
             )
         event = envelope.get("event")
         if not isinstance(event, dict):
-            return Refusal(
-                400, "missing_event", f"telemetry batch line {number} must contain an event object"
-            )
-        refused = _identity_refusal(event, number) or check_limits(event)
-        if refused is not None:
-            return refused
+            raise refused(400, "missing_event", f"telemetry batch line {number} must contain an event object")
+        _check_identity(event, number)
+        check_limits(event)
         events.append(event)
     if not events:
-        return Refusal(400, "empty_batch", "telemetry batch must contain at least one event")
+        raise refused(400, "empty_batch", "telemetry batch must contain at least one event")
     return events
 
 
-def _identity_refusal(event: dict[str, Any], number: int) -> Refusal | None:
+def _check_identity(event: dict[str, Any], number: int) -> None:
     # Keys are compared as Logister normalizes them, so `eventId` and `UUID` count.
     supplied: list[object] = []
     by_key: dict[str, object] = {}
@@ -344,18 +336,17 @@ def _identity_refusal(event: dict[str, Any], number: int) -> Refusal | None:
         if value is not None and not isinstance(value, (dict, list)) and str(value).strip():
             supplied.append(value)
     if not supplied:
-        return Refusal(
+        raise refused(
             400, "missing_identity", f"telemetry batch line {number} requires a nonblank uuid or event_id"
         )
     identities = [normalize_uuid(value) for value in supplied]
     if any(identity is None for identity in identities):
-        return Refusal(
+        raise refused(
             400, "invalid_identity", f"telemetry batch line {number} uuid/event_id must be a valid UUID"
         )
     if len(set(identities)) > 1:
-        return Refusal(
+        raise refused(
             400,
             "conflicting_identity",
             f"telemetry batch line {number} uuid and event_id must identify the same envelope",
         )
-    return None

@@ -1,4 +1,5 @@
-"""Logister's public-API rate limits: fixed windows aligned to the Unix epoch (compat.md §2.3).
+"""Logister's public-API rate limits: fixed windows aligned to the Unix epoch
+(docs/vendors/logister.md §4).
 
 A window is `[now // period * period, + period)`. Each (kind, endpoint, identity) counts its
 units in the current window; a hit that takes the count past the limit is refused. Kinds are

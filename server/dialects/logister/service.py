@@ -1,9 +1,11 @@
-"""The Logister servicer: LogisterService over the pure translators in `server.dialects.logister.translate`,
-`logister_checkin` and `logister_limits`.
+"""The Logister servicer: LogisterService over the pure translators in `translate`, `checkin` and
+`limits`.
 
-Each handler runs in Logister's order (compat.md §2.2-§2.8): authenticate and count the request
-against the rate limits (401/429 before anything about the body), then read the body (400, 413,
-415), translate it (422), write it, and answer with Logister's status and body.
+Each handler runs in Logister's order (docs/vendors/logister.md §3): authenticate and count the
+request against the rate limits (401/429 before anything about the body), then read the body (400,
+413, 415), translate it (422), write it, and answer with Logister's status and body. Every refusal
+is an `Answer`, raised; the rate-limit headers of an authenticated request go on the call's response
+headers as soon as they are counted, so that every answer, a refusal included, carries them.
 
 Keys: Logister's tokens are project tokens, so project keys (`pk_`) and server keys (`sk_`, the
 server-side write-only kind) are accepted. Master keys are refused (Logister requests name no
@@ -14,22 +16,22 @@ unknown ones and count as authentication failures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import orjson
 from google.protobuf.message import Message
 
 from ingestd.compat.logister.v1 import logister_service_pb2 as pb
 from ingestd.v1 import event_pb2
-from server.dialects.base import VendorContext, compat_service, method, reply
+from server.dialects.answer import Answer
+from server.dialects.base import VendorContext, compat_service, reply, vendor_endpoints
+from server.dialects.logister import batch
 from server.dialects.logister import checkin as logister_checkin
 from server.dialects.logister import translate as logister
-from server.dialects.logister.limits import Refusal, check_limits, decode_batch, legacy_id
-from server.dialects.logister.ratelimit import FixedWindowLimiter, Window
+from server.dialects.logister.limits import check_batch_media_type, check_limits, decode_batch, legacy_id
+from server.dialects.logister.ratelimit import FixedWindowLimiter
 from server.errors import Unauthenticated
 from server.ids import random_uuid
-from server.ingest import EventRow, Outcome, Stored, Written
+from server.ingest import Outcome, Stored, Written
 from server.keys import PROJECT, SERVER
 from server.peers import ClientAddresses
 from server.pipeline import Call, Endpoint
@@ -40,23 +42,7 @@ R = TypeVar("R", bound=Message)
 #: Rails answers JSON with this Content-Type.
 _JSON = "application/json; charset=utf-8"
 _ACCEPTED_KEY_KINDS = frozenset({PROJECT, SERVER})
-_BATCH_MEDIA_TYPES = frozenset({"application/x-ndjson", "application/ndjson"})
-_CONFLICT = "Uuid has already been used for another telemetry signal"
-_ROLLED_BACK = "Batch was rolled back because another envelope was invalid"
-_MAX_BATCH_ID = 128
-
-
-class _Answered(Exception):
-    """A handler has its answer before the end: a 400, 401, 413, 415, 422 or 429."""
-
-    def __init__(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
-def _refused(refusal: Refusal, headers: dict[str, str]) -> _Answered:
-    return _Answered(refusal.status, refusal.body(), headers)
+_UNAUTHORIZED = {"error": "Unauthorized"}
 
 
 def _token(call: Call) -> str:
@@ -67,20 +53,11 @@ def _token(call: Call) -> str:
     return call.metadata.get("x-api-key", "").strip()
 
 
-def _media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def _parse(data: bytes, content_type: str, envelope_name: str) -> Any:
-    """The parsed JSON body. Not JSON: 400, as Rails' parse error when the body claims to be JSON
-    (or says nothing), else as a missing envelope (Rails would not have parsed it)."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        media = _media_type(content_type)
-        if data.strip() and (media in ("", "application/json") or media.endswith("+json")):
-            raise _Answered(400, {"error": logister.UNPARSABLE}) from None
-        raise _Answered(400, {"error": logister.MISSING.format(envelope_name)}) from None
+def _valid(translated: logister.Translated | list[str]) -> logister.Translated:
+    """The translation, or Logister's 422 for its messages."""
+    if isinstance(translated, list):
+        raise logister.invalid(translated)
+    return translated
 
 
 class LogisterServicer:
@@ -94,65 +71,37 @@ class LogisterServicer:
 
     def endpoints(self) -> list[Endpoint]:
         # Every route writes through Ingest.commit, which re-checks the key: a cached key is safe.
-        return [
-            Endpoint(method(SERVICE, name), handler, handler_auth=True, cached_auth=True)
-            for name, handler in (
-                ("IngestEvent", self.ingest_event),
-                ("IngestEventBatch", self.ingest_event_batch),
-                ("CheckIn", self.check_in),
-                ("RecordDeployment", self.record_deployment),
-            )
-        ]
+        return vendor_endpoints(
+            SERVICE,
+            {
+                "IngestEvent": self.ingest_event,
+                "IngestEventBatch": self.ingest_event_batch,
+                "CheckIn": self.check_in,
+                "RecordDeployment": self.record_deployment,
+            },
+            cached_auth=True,
+            content_type=_JSON,
+        )
 
     # --- the four routes ------------------------------------------------------------------------
 
     async def ingest_event(self, call: Call, request: pb.IngestEventRequest) -> pb.IngestEventResponse:
         """`POST /api/v1/ingest_events`: 201, or 200 with `"duplicate": true`."""
-        return await self._answer(call, pb.IngestEventResponse, self._ingest_event, request.body)
-
-    async def ingest_event_batch(
-        self, call: Call, request: pb.IngestEventBatchRequest
-    ) -> pb.IngestEventBatchResponse:
-        """`POST /api/v1/ingest_events/batch`: 202 with a result per line, or 422, all or nothing."""
-        return await self._answer(call, pb.IngestEventBatchResponse, self._ingest_batch, request.body)
-
-    async def check_in(self, call: Call, request: pb.CheckInRequest) -> pb.CheckInResponse:
-        """`POST /api/v1/check_ins`: 201, or 200 with `"duplicate": true` for a repeated uuid."""
-        return await self._answer(call, pb.CheckInResponse, self._check_in, request.body)
-
-    async def record_deployment(
-        self, call: Call, request: pb.RecordDeploymentRequest
-    ) -> pb.RecordDeploymentResponse:
-        """`POST /api/v1/deployments`: 201, with the same id when the deployment is repeated."""
-        return await self._answer(call, pb.RecordDeploymentResponse, self._deployment, request.body)
-
-    async def _answer(self, call: Call, response_class: type[R], handler: Any, body: Any) -> R:
-        headers: dict[str, str] = {}
-        try:
-            status, answer = await handler(call, body, headers)
-        except _Answered as answered:
-            status, answer = answered.status, answered.body
-            headers.update(answered.headers)
-        call.log["http_status"] = status
-        return reply(call, response_class, status, answer, headers, content_type=_JSON)
-
-    async def _ingest_event(self, call: Call, body: Any, headers: dict[str, str]) -> tuple[int, object]:
-        project = await self._authenticate(call, "ingest", headers)
-        raw = logister.envelope(_parse(body.data, body.content_type, "event"), "event")
+        project = await self._authenticate(call, "ingest")
+        body = request.body
+        raw = logister.envelope(logister.parse(body.data, body.content_type, "event"), "event")
         if raw is None:
-            return 400, {"error": logister.MISSING.format("event")}
-        refused = check_limits(raw)
-        if refused is not None:
-            raise _refused(refused, headers)
-        translated = logister.translate_event(
-            raw,
-            project=project,
-            default_environment=self._settings.default_environment,
-            now_us=self._context.clock.now_us(),
-            fallback_uuid=random_uuid(),
+            raise logister.missing("event")
+        check_limits(raw)
+        translated = _valid(
+            logister.translate_event(
+                raw,
+                project=project,
+                default_environment=self._settings.default_environment,
+                now_us=self._context.clock.now_us(),
+                fallback_uuid=random_uuid(),
+            )
         )
-        if isinstance(translated, list):
-            return 422, {"errors": translated}
         stored = await self._store_one(call, project, translated)
         answer: dict[str, object] = {
             "id": translated.uuid,
@@ -163,117 +112,109 @@ class LogisterServicer:
             answer["type"] = "span"
         if stored.duplicate:
             answer["duplicate"] = True
-            return 200, answer
-        return 201, answer
+        return self._reply(call, pb.IngestEventResponse, 200 if stored.duplicate else 201, answer)
 
-    async def _check_in(self, call: Call, body: Any, headers: dict[str, str]) -> tuple[int, object]:
-        project = await self._authenticate(call, "check_in", headers)
-        raw = logister_checkin.check_in_envelope(_parse(body.data, body.content_type, "check_in"))
+    async def check_in(self, call: Call, request: pb.CheckInRequest) -> pb.CheckInResponse:
+        """`POST /api/v1/check_ins`: 201, or 200 with `"duplicate": true` for a repeated uuid."""
+        project = await self._authenticate(call, "check_in")
+        body = request.body
+        raw = logister_checkin.check_in_envelope(logister.parse(body.data, body.content_type, "check_in"))
         if raw is None:
-            return 400, {"error": logister.MISSING.format("check_in")}
-        translated = logister_checkin.translate_check_in(
-            raw,
-            default_environment=self._settings.default_environment,
-            fallback_uuid=random_uuid(),
+            raise logister.missing("check_in")
+        translated = _valid(
+            logister_checkin.translate_check_in(
+                raw,
+                default_environment=self._settings.default_environment,
+                fallback_uuid=random_uuid(),
+            )
         )
-        if isinstance(translated, list):
-            return 422, {"errors": translated}
         stored = await self._store_one(call, project, translated)
         if stored.duplicate:
-            return 200, {"id": translated.uuid, "status": "accepted", "duplicate": True}
-        return 201, {"id": translated.uuid, "status": "accepted"}
+            answer = {"id": translated.uuid, "status": "accepted", "duplicate": True}
+            return self._reply(call, pb.CheckInResponse, 200, answer)
+        return self._reply(call, pb.CheckInResponse, 201, {"id": translated.uuid, "status": "accepted"})
 
-    async def _deployment(self, call: Call, body: Any, headers: dict[str, str]) -> tuple[int, object]:
-        project = await self._authenticate(call, "deployment", headers)
-        raw = logister_checkin.deployment_envelope(_parse(body.data, body.content_type, "deployment"))
+    async def record_deployment(
+        self, call: Call, request: pb.RecordDeploymentRequest
+    ) -> pb.RecordDeploymentResponse:
+        """`POST /api/v1/deployments`: 201, with the same id when the deployment is repeated."""
+        project = await self._authenticate(call, "deployment")
+        body = request.body
+        raw = logister_checkin.deployment_envelope(logister.parse(body.data, body.content_type, "deployment"))
         if raw is None:
-            return 400, {"error": logister.MISSING.format("deployment")}
-        translated = logister_checkin.translate_deployment(
-            raw, project=project, default_environment=self._settings.default_environment
+            raise logister.missing("deployment")
+        translated = _valid(
+            logister_checkin.translate_deployment(
+                raw, project=project, default_environment=self._settings.default_environment
+            )
         )
-        if isinstance(translated, list):
-            return 422, {"errors": translated}
         # Logister upserts on (repository, environment, release): a repeat is 201 with the same id.
         await self._store_one(call, project, translated)
-        return 201, {"id": translated.uuid, "legacy_id": legacy_id(translated.uuid), "status": "accepted"}
+        answer = {"id": translated.uuid, "legacy_id": legacy_id(translated.uuid), "status": "accepted"}
+        return self._reply(call, pb.RecordDeploymentResponse, 201, answer)
 
-    async def _ingest_batch(self, call: Call, body: Any, headers: dict[str, str]) -> tuple[int, object]:
-        project = await self._authenticate(call, "ingest", headers)
-        if _media_type(body.content_type) not in _BATCH_MEDIA_TYPES:
-            return 415, {
-                "error": "Batch ingest requires application/x-ndjson",
-                "code": "unsupported_content_type",
-            }
-        events = decode_batch(body.data, call.metadata.get("content-encoding", ""))
-        if isinstance(events, Refusal):
-            raise _refused(events, headers)
+    async def ingest_event_batch(
+        self, call: Call, request: pb.IngestEventBatchRequest
+    ) -> pb.IngestEventBatchResponse:
+        """`POST /api/v1/ingest_events/batch`: 202 with a result per line, or 422, all or nothing."""
+        project = await self._authenticate(call, "ingest")
+        check_batch_media_type(request.body.content_type)
+        events = decode_batch(request.body.data, call.metadata.get("content-encoding", ""))
         if len(events) > 1:
             # The request already counted one unit: N envelopes cost N.
-            self._count(call, "accepted", "ingest", call.principal.key_id, headers, amount=len(events) - 1)
-        batch_id = call.metadata.get("x-logister-batch-id", "")[:_MAX_BATCH_ID]
-        top: dict[str, object] = {"schema_version": 1}
-        if batch_id.strip():
-            top["batch_id"] = batch_id
-        spans = [logister.is_span(raw) for raw in events]
-        errors: dict[int, list[str]] = {}
-        valid: list[tuple[int, logister.Translated]] = []
-        now_us = self._context.clock.now_us()
-        for index, raw in enumerate(events):
-            translated = logister.translate_event(
-                raw,
-                project=project,
-                default_environment=self._settings.default_environment,
-                now_us=now_us,
-                fallback_uuid="",  # unused: the decoder requires every line's uuid
-            )
-            if isinstance(translated, list):
-                errors[index] = translated
-            else:
-                valid.append((index, translated))
+            self._count(call, "accepted", "ingest", call.principal.key_id, amount=len(events) - 1)
+        top = batch.head(call.metadata.get("x-logister-batch-id", ""))
+        valid, errors = batch.translate_lines(
+            events,
+            project=project,
+            default_environment=self._settings.default_environment,
+            now_us=self._context.clock.now_us(),
+        )
         rows, rejected, _ = await self._context.ingest.prepare(
             project, [t.event for _, t in valid], dialect="logister"
         )
         for position, violations in rejected.items():
-            errors[valid[position][0]] = _violation_messages(violations)
+            errors[valid[position][0]] = logister.violation_messages(violations)
         kept = [entry for position, entry in enumerate(valid) if position not in rejected]
         valid_rows = [(index, t, row) for (index, t), row in zip(kept, rows, strict=True)]
         existing = await self._context.ingest.stored_kinds(
             project, [t.event.idempotency_key for _, t, _ in valid_rows]
         )
-        errors.update(_conflicts([(i, t) for i, t, _ in valid_rows], existing))
+        errors.update(batch.conflicts([(i, t) for i, t, _ in valid_rows], existing))
         if errors:
             # All or nothing: nothing is written, and what was stored before stays `accepted`.
-            duplicates_by_index = {
-                index: t.uuid for index, t, _ in valid_rows if t.event.idempotency_key in existing
-            }
+            spans = [logister.is_span(raw) for raw in events]
+            duplicates = {index: t.uuid for index, t, _ in valid_rows if t.event.idempotency_key in existing}
             call.log.update(project=project, rejected=len(errors))
-            return 422, {
-                **top,
-                "status": "rejected",
-                "results": _rejected_results(spans, errors, duplicates_by_index),
-            }
-        stored = await self._commit(call, [row for _, _, row in valid_rows])
-        results = [
-            _accepted(index, "span" if t.span else "event", t.uuid, duplicate=outcome.duplicate)
+            results = batch.rejected_results(spans, errors, duplicates)
+            detail = f"{len(errors)} of {len(events)} envelopes invalid"
+            raise Answer(422, {**top, "status": "rejected", "results": results}, detail=detail)
+        stored = _stored(await self._context.ingest.commit(call, [row for _, _, row in valid_rows]))
+        accepted = [
+            batch.accepted(index, "span" if t.span else "event", t.uuid, duplicate=outcome.duplicate)
             for (index, t, _), outcome in zip(valid_rows, stored, strict=True)
         ]
-        duplicates = sum(1 for outcome in stored if outcome.duplicate)
-        call.log.update(project=project, accepted=len(stored) - duplicates, duplicates=duplicates)
-        return 202, {
+        duplicated = sum(1 for outcome in stored if outcome.duplicate)
+        call.log.update(project=project, accepted=len(stored) - duplicated, duplicates=duplicated)
+        answer = {
             **top,
             "status": "accepted",
-            "accepted": len(results),
-            "duplicates": duplicates,
-            "results": results,
+            "accepted": len(accepted),
+            "duplicates": duplicated,
+            "results": accepted,
         }
+        return self._reply(call, pb.IngestEventBatchResponse, 202, answer)
 
     # --- shared steps ---------------------------------------------------------------------------
 
-    async def _authenticate(self, call: Call, endpoint: str, headers: dict[str, str]) -> str:
+    def _reply(self, call: Call, response_class: type[R], status: int, body: object) -> R:
+        return reply(call, response_class, status, body, content_type=_JSON)
+
+    async def _authenticate(self, call: Call, endpoint: str) -> str:
         """The calling key's project, after counting the request against its endpoint's limit.
 
         Raises:
-            _Answered: 401 for a missing, unknown, revoked or refused key; 429 over a limit.
+            Answer: 401 for a missing, unknown, revoked or refused key; 429 over a limit.
         """
         token = _token(call)
         principal = None
@@ -283,17 +224,20 @@ class LogisterServicer:
             except Unauthenticated:
                 principal = None
         if principal is None or principal.kind not in _ACCEPTED_KEY_KINDS:
-            call.log["auth"] = "refused" if principal is not None else ("missing" if not token else "invalid")
             client = self._clients.client(call.peer, call.metadata.get("x-forwarded-for", ""))
-            self._count(call, "auth_failure", "all", client, headers)
-            raise _Answered(401, {"error": "Unauthorized"}, headers)
+            self._count(call, "auth_failure", "all", client)
+            state = "refused" if principal is not None else ("missing" if not token else "invalid")
+            raise Answer(401, _UNAUTHORIZED, detail=f"key {state}")
         project = await self._context.access.project(principal, "", write=True)
-        self._count(call, "accepted", endpoint, principal.key_id, headers)
+        self._count(call, "accepted", endpoint, principal.key_id)
         return project
 
-    def _count(
-        self, call: Call, kind: str, endpoint: str, identity: str, headers: dict[str, str], *, amount: int = 1
-    ) -> Window:
+    def _count(self, call: Call, kind: str, endpoint: str, identity: str, *, amount: int = 1) -> None:
+        """Counts `amount` units and sets the window's `X-RateLimit-*` headers on the call.
+
+        Raises:
+            Answer: 429 when the window is over its limit.
+        """
         settings = self._settings
         limit = (
             settings.logister_auth_failure_rate_limit
@@ -309,41 +253,36 @@ class LogisterServicer:
             now_s=self._context.clock.now_us() // 1_000_000,
             amount=amount,
         )
-        headers.update(window.headers())
+        call.response_metadata.update(window.headers())
         if window.limited:
-            call.log["rate_limited"] = kind
-            raise _Answered(429, window.refusal_body(), window.refusal_headers())
-        return window
+            raise Answer(429, window.refusal_body(), window.refusal_headers(), detail=f"{kind} rate limit")
 
     async def _store_one(self, call: Call, project: str, translated: logister.Translated) -> Stored:
         written = await self._context.ingest.write(
             call, project, [translated.event], dialect="logister", atomic=True
         )
         if written.outcome is Outcome.REJECTED:
-            raise _Answered(422, {"errors": _violation_messages(written.rejected[0])})
+            raise logister.invalid(logister.violation_messages(written.rejected[0]))
         stored = _stored(written)[0]
         if stored.duplicate:
             key = translated.event.idempotency_key
             kinds = await self._context.ingest.stored_kinds(project, [key])
             if key in kinds and (kinds[key][1] == event_pb2.KIND_SPAN) != translated.span:
-                raise _Answered(422, {"errors": [_CONFLICT]})
+                raise logister.invalid([logister.CONFLICT])
         call.log.update(project=project, duplicate=stored.duplicate)
         return stored
 
-    async def _commit(self, call: Call, rows: Sequence[EventRow]) -> list[Stored]:
-        return _stored(await self._context.ingest.commit(call, rows))
-
 
 def _stored(written: Written) -> list[Stored]:
-    """The stored events of a write, or Logister's answer to a refused one.
+    """The stored events of a write.
 
     Raises:
-        _Answered: 401 for a key revoked between authentication and the commit; 429 past the
+        Answer: 401 for a key revoked between authentication and the commit; 429 past the
             project's daily event limit, answered like Logister's own limits, with a window that
             ends at the next UTC midnight.
     """
     if written.outcome is Outcome.REVOKED:
-        raise _Answered(401, {"error": "Unauthorized"})
+        raise Answer(401, _UNAUTHORIZED, detail="key revoked")
     if written.outcome is Outcome.OVER_QUOTA:
         retry_after = written.retry_after_s
         body = {
@@ -352,58 +291,5 @@ def _stored(written: Written) -> list[Stored]:
             "window_seconds": 86_400,
             "retry_after": retry_after,
         }
-        raise _Answered(429, body, {"retry-after": str(retry_after)})
+        raise Answer(429, body, {"retry-after": str(retry_after)}, detail=written.reason)
     return written.stored
-
-
-def _conflicts(
-    valid: list[tuple[int, logister.Translated]], existing: dict[str, tuple[str, int]]
-) -> dict[int, list[str]]:
-    """The batch entries whose uuid names an event of the other signal (span versus event),
-    stored before or earlier in the batch."""
-    seen: dict[str, bool] = {}
-    conflicts: dict[int, list[str]] = {}
-    for index, translated in valid:
-        key = translated.event.idempotency_key
-        earlier = existing[key][1] == event_pb2.KIND_SPAN if key in existing else seen.get(key)
-        if earlier is not None and earlier != translated.span:
-            conflicts[index] = [_CONFLICT]
-        seen.setdefault(key, translated.span)
-    return conflicts
-
-
-def _accepted(index: int, kind: str, uuid: str, *, duplicate: bool) -> dict[str, object]:
-    return {
-        "index": index,
-        "status": "accepted",
-        "type": kind,
-        "id": uuid,
-        "legacy_id": legacy_id(uuid),
-        "duplicate": duplicate,
-    }
-
-
-def _rejected_results(
-    spans: list[bool], errors: dict[int, list[str]], duplicates: dict[int, str]
-) -> list[dict[str, object]]:
-    """The results of a rejected batch: its invalid entries `rejected` with their errors, entries
-    stored before `accepted` as duplicates, and the others `rolled_back`."""
-    results: list[dict[str, object]] = []
-    for index, span in enumerate(spans):
-        kind = "span" if span else "event"
-        if index in errors:
-            results.append({"index": index, "status": "rejected", "type": kind, "errors": errors[index]})
-        elif index in duplicates:
-            results.append(_accepted(index, kind, duplicates[index], duplicate=True))
-        else:
-            results.append({"index": index, "status": "rolled_back", "type": kind, "errors": [_ROLLED_BACK]})
-    return results
-
-
-def _violation_messages(violations: Sequence[tuple[str, str]]) -> list[str]:
-    """Canonical validation failures as Rails-like full messages, such as `Trace id longer than 200
-    characters`."""
-    return [
-        f"{field.replace('_', ' ').replace('.', ' ').capitalize()} {description}"
-        for field, description in violations
-    ]

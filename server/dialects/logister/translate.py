@@ -1,7 +1,7 @@
-"""The Logister dialect: Logister's event JSON (already parsed) into canonical `ingestd.v1.Event`s.
+"""The Logister dialect: Logister's event JSON into canonical `ingestd.v1.Event`s.
 
 Pure (style.md principle 6): it never logs, writes, reads or counts. It follows Logister's own
-server (taimoorq/logister `IngestEventPayloadNormalizer`; compat.md §2.5):
+server (taimoorq/logister `IngestEventPayloadNormalizer`; docs/vendors/logister.md §6):
 
 - Event keys are normalized `underscore.downcase`, so `eventType` and `EVENT_TYPE` are `event_type`.
 - `context` is kept as sent, and every key also appears under its snake_case form.
@@ -14,24 +14,28 @@ server (taimoorq/logister `IngestEventPayloadNormalizer`; compat.md §2.5):
   without one gets an id derived from its project, trace and span. The idempotency key is
   `logister:<id>`, so a retry stores nothing new.
 
-Check-ins and deployments, which have their own routes, are in `logister_checkin`; the wire
-limits and the batch format in `logister_limits`.
+Check-ins and deployments, which have their own routes, are in `checkin`; the wire limits and
+the batch format in `limits`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from google.protobuf import timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.answer import Answer
 from server.dialects.common import fill_struct
 from server.dialects.logister.limits import (
     derived_uuid,
     first_present,
     idempotency_key,
     int64,
+    media_type,
     normalize_uuid,
     number,
     parse_time,
@@ -84,6 +88,8 @@ _TAG_MAX = 1_000
 MISSING = "param is missing or the value is empty or invalid: {}"
 #: The 400 body's text for a body that is not JSON (Rails' ParseError).
 UNPARSABLE = "Error occurred while parsing request parameters"
+#: The 422 message for a uuid that names an event of the other signal (span versus event).
+CONFLICT = "Uuid has already been used for another telemetry signal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,42 @@ class Translated:
     event: event_pb2.Event
     uuid: str
     span: bool
+
+
+def parse(data: bytes, content_type: str, envelope_name: str) -> Any:
+    """The parsed JSON body of a request whose envelope is `envelope_name` (`event`, `check_in`,
+    `deployment`).
+
+    Raises:
+        Answer: 400 for a body that is not JSON: Rails' parse error when the body claims to be JSON
+            (or says nothing), else as a missing envelope (Rails would not have parsed it).
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        media = media_type(content_type)
+        if data.strip() and (media in ("", "application/json") or media.endswith("+json")):
+            raise Answer(400, {"error": UNPARSABLE}, detail="not JSON") from None
+        raise missing(envelope_name) from None
+
+
+def missing(envelope_name: str) -> Answer:
+    """Logister's 400 for a body without its `envelope_name` object."""
+    return Answer(400, {"error": MISSING.format(envelope_name)}, detail=f"no {envelope_name} envelope")
+
+
+def invalid(errors: list[str]) -> Answer:
+    """Logister's 422 with Rails' full messages (`"Message can't be blank"`...)."""
+    return Answer(422, {"errors": errors}, detail="; ".join(errors))
+
+
+def violation_messages(violations: Sequence[tuple[str, str]]) -> list[str]:
+    """ingestd's own refusals of a canonical event (field, problem) as Rails-like full messages,
+    such as `Trace id longer than 200 characters`."""
+    return [
+        f"{field.replace('_', ' ').replace('.', ' ').capitalize()} {description}"
+        for field, description in violations
+    ]
 
 
 def level_of(raw: str) -> int:

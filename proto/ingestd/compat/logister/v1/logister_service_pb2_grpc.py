@@ -28,6 +28,12 @@ if _version_not_supported:
 class LogisterServiceStub:
     """Logister's HTTP ingest API, served so that Logister's SDKs and curl examples
     work unchanged. Bodies are Logister's own JSON; ingestd translates them into `ingestd.v1.Event`s.
+    The behaviour served, and the choices ingestd made where Logister's document is silent, are in
+    `docs/vendors/logister.md`.
+
+    Paths: Logister is a Rails application, and Rails ignores a trailing slash, so every route is
+    also bound with one (`/api/v1/ingest_events/`), and single events also at
+    `/api/v1/ingest_events.json`. Another method on these paths is 404.
 
     Authentication is `Authorization: Bearer <key>` (exactly `Bearer `; a present bearer token never
     falls back) or `X-Api-Key: <key>`, checked before anything about the body. Project keys (`pk_`)
@@ -75,6 +81,12 @@ class LogisterServiceStub:
 class LogisterServiceServicer:
     """Logister's HTTP ingest API, served so that Logister's SDKs and curl examples
     work unchanged. Bodies are Logister's own JSON; ingestd translates them into `ingestd.v1.Event`s.
+    The behaviour served, and the choices ingestd made where Logister's document is silent, are in
+    `docs/vendors/logister.md`.
+
+    Paths: Logister is a Rails application, and Rails ignores a trailing slash, so every route is
+    also bound with one (`/api/v1/ingest_events/`), and single events also at
+    `/api/v1/ingest_events.json`. Another method on these paths is 404.
 
     Authentication is `Authorization: Bearer <key>` (exactly `Bearer `; a present bearer token never
     falls back) or `X-Api-Key: <key>`, checked before anything about the body. Project keys (`pk_`)
@@ -160,6 +172,12 @@ def add_LogisterServiceServicer_to_server(servicer, server):
 class LogisterService:
     """Logister's HTTP ingest API, served so that Logister's SDKs and curl examples
     work unchanged. Bodies are Logister's own JSON; ingestd translates them into `ingestd.v1.Event`s.
+    The behaviour served, and the choices ingestd made where Logister's document is silent, are in
+    `docs/vendors/logister.md`.
+
+    Paths: Logister is a Rails application, and Rails ignores a trailing slash, so every route is
+    also bound with one (`/api/v1/ingest_events/`), and single events also at
+    `/api/v1/ingest_events.json`. Another method on these paths is 404.
 
     Authentication is `Authorization: Bearer <key>` (exactly `Bearer `; a present bearer token never
     falls back) or `X-Api-Key: <key>`, checked before anything about the body. Project keys (`pk_`)
