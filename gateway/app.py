@@ -4,9 +4,10 @@ annotations, in the style of grpc-gateway.
 For each request the gateway matches a route, reads the body within limits, builds the RPC's
 request message (path variables, query parameters, then the body), dispatches it, and renders the
 response. Canonical routes speak proto3 JSON and answer errors as `google.rpc.Status`. A route whose
-body field is a `google.api.HttpBody` is a vendor route: its bytes go to the dialect as sent, its
-response bytes come back as the dialect made them, with the HTTP status the dialect put in
-`x-http-code`, and its errors are rendered by its vendor's edge (`gateway.edge`).
+body field is a `google.api.HttpBody` is a vendor route: its bytes go to the dialect as sent (gzip
+inflated first only where its edge says `inflate_gzip`), its response bytes come back as the
+dialect made them, with the HTTP status the dialect put in `x-http-code`, and its errors are
+rendered by its vendor's edge (`gateway.edge`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ class HttpGateway:
             edge = edges.get(method.containing_service.full_name)
             binding = self._bind(route, method, edge)
             self._bindings.setdefault(route.http_method, []).append(binding)
+        # Longest first, so that the most specific owner of an unmatched path answers it.
+        self._prefix_owners = sorted(
+            ((prefix, edge) for edge in edges.values() for prefix in edge.unmatched_prefixes),
+            key=lambda owned: len(owned[0]),
+            reverse=True,
+        )
 
     def _bind(self, route: Route, method: MethodDescriptor, edge: Edge | None) -> _Binding:
         body_field: str | None = None if route.body == "*" else route.body
@@ -115,7 +122,7 @@ class HttpGateway:
                 max_bytes=max_bytes,
                 max_decompressed_bytes=self._limits.max_decompressed_bytes,
                 timeout_s=self._limits.body_timeout_s,
-                inflate=edge is None,
+                inflate=edge is None or edge.inflate_gzip,
             ),
         )
 
@@ -138,6 +145,8 @@ class HttpGateway:
                 if binding.route.match(path) is not None:
                     allowed.append(method)
                     edge = edge or binding.edge
+        if not allowed:
+            edge = next((owner for prefix, owner in self._prefix_owners if path.startswith(prefix)), None)
         return allowed, edge
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -162,7 +171,7 @@ class HttpGateway:
             raise
         response.headers["X-Request-Id"] = request_id
         if binding.edge is not None and binding.edge.cors:
-            _allow_origin(request, response)
+            _allow_origin(request, response, binding.edge.expose_headers)
         elif binding.edge is None and self._cors_allows(request):
             self._allow_canonical_origin(request, response)
         self._access(request, response.status, started, request_id, call)
@@ -384,10 +393,13 @@ def _plain_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if not k.startswith("grpc-") and k != "x-request-id"}
 
 
-def _allow_origin(request: web.Request, response: web.StreamResponse) -> None:
-    # Beacons are credentialed, so `*` would be refused: echo the exact origin (docs/vendors/opensentry.md §5).
+def _allow_origin(request: web.Request, response: web.StreamResponse, expose: tuple[str, ...] = ()) -> None:
+    # Beacons are credentialed, so `*` would be refused: echo the exact origin
+    # (docs/vendors/opensentry.md §5).
     origin = request.headers.get("Origin")
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
+        if expose:
+            response.headers["Access-Control-Expose-Headers"] = ", ".join(expose)
     response.headers["Vary"] = "Origin"

@@ -92,7 +92,8 @@ class BodyLimits:
     max_bytes: int
     max_decompressed_bytes: int
     timeout_s: float
-    #: Content-Encodings the route inflates itself; vendor routes get their bytes as sent.
+    #: Whether the route inflates gzip itself; vendor routes get their bytes as sent unless their
+    #: edge asks otherwise (`Edge.inflate_gzip`).
     inflate: bool
 
 

@@ -3,9 +3,10 @@ runs before the body is read, and how an error looks in its vendor's shape.
 
 A vendor's documented answers, errors included, are made by its servicer in `server/dialects/<vendor>/`,
 which also declares its edge (`edge.py`).
-An edge renders only what arises outside the dialect: a body over the cap, an unknown method, a
-failure of the server (UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL), or an error from the gateway's
-generic binding of query parameters.
+An edge renders only what arises outside the dialect: a body over the cap, an unknown method, an
+unknown path under a prefix it claims (`unmatched_prefixes`), a failure of the server
+(UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL), or an error from the gateway's generic binding of
+query parameters.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ class Edge:
     #: The API document's security schemes (`gateway.openapi.SECURITY_SCHEMES`) the vendor takes
     #: its key through, any one of them; empty where the key is in the body.
     security: tuple[str, ...] = ()
+    #: Path prefixes (such as `/api/v1/`) whose requests no route matches this edge answers, in
+    #: its vendor's shape; the longest prefix of any edge wins. Elsewhere such a request gets the
+    #: canonical `google.rpc.Status`.
+    unmatched_prefixes: tuple[str, ...] = ()
+    #: Whether the gateway inflates a gzip body before the servicer sees it, as it does for the
+    #: canonical routes: within the inflated cap (`INGESTD_HTTP_MAX_DECOMPRESSED_BYTES`) and counted
+    #: against the process's body budget, with any other Content-Encoding refused 415. Otherwise
+    #: the servicer gets the bytes as sent, for a vendor that decodes them its own way.
+    inflate_gzip: bool = False
+    #: With `cors`, the response headers a browser's script may read
+    #: (`Access-Control-Expose-Headers`), such as a vendor's rate-limit headers.
+    expose_headers: tuple[str, ...] = ()
 
 
 def json_error(body: object) -> bytes:

@@ -65,6 +65,18 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "name": "key",
         "description": "Open Sentry's key as the `key` query parameter, where a header cannot be set.",
     },
+    "sentryAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-sentry-auth",
+        "description": "Sentry's auth header, `Sentry sentry_key=<public key>, sentry_version=7`.",
+    },
+    "sentryQueryKey": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "sentry_key",
+        "description": "Sentry's public key as the `sentry_key` query parameter, as JavaScript SDKs send it.",
+    },
 }
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 #: The largest page any List call returns (AIP-158), as `server.paging` enforces.

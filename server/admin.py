@@ -18,9 +18,20 @@ from ingestd.v1 import admin_service_pb2
 from server import paging
 from server.access import Access
 from server.clock import Clock
+from server.dsn import sentry_dsn
 from server.errors import AlreadyExists, InvalidArgument, NotFound
 from server.ids import UuidV7
-from server.keys import CLIENT, MASTER, PROJECT, WRITE_ONLY, Authenticator, digest, new_secret, shown_prefix
+from server.keys import (
+    CLIENT,
+    MASTER,
+    PROJECT,
+    PUBLIC,
+    WRITE_ONLY,
+    Authenticator,
+    digest,
+    new_secret,
+    shown_prefix,
+)
 from server.origins import check_allowed_origin
 from server.pipeline import Call
 from storage.accounts import ApiKeyRepository, OrganizationRepository, ProjectRepository
@@ -66,8 +77,12 @@ class Admin:
         clock: Clock,
         ids: UuidV7,
         limits_cache: LimitsCache | None = None,
+        *,
+        public_url: str = "",
     ) -> None:
         self._access = access
+        #: The base of the DSNs of public keys (`server.dsn.public_url`); empty: no DSNs.
+        self._public_url = public_url
         self._authenticator = authenticator
         self._sessions = sessions
         self._clock = clock
@@ -142,7 +157,7 @@ class Admin:
             test=request.test,
         )
         call.log.update(created_key_id=api_key.id)
-        return pb.CreateApiKeyResponse(api_key=api_key, secret=secret)
+        return pb.CreateApiKeyResponse(api_key=api_key, secret=secret, dsn=self.dsn(api_key, secret))
 
     async def list_api_keys_rpc(self, call: Call, request: pb.ListApiKeysRequest) -> pb.ListApiKeysResponse:
         self._access.administer(call.principal, request.organization)
@@ -291,8 +306,8 @@ class Admin:
         if violations:
             raise InvalidArgument(violations)
         if kind != MASTER and await self._organization_or_none(project) != organization:
-            # A missing project and another organization's answer alike (project ids are global).
-            raise InvalidArgument([("project", f"is not a project of organization {organization!r}")])
+            # Another organization's project answers like a missing one (project ids are global).
+            raise NotFound(f"project {project!r} not found", reason="PROJECT_NOT_FOUND")
         record, secret = self.new_key(organization, kind, project, name, secret=secret, test=test)
         record.allowed_origins = "\n".join(allowed_origins)
         record.vendor_organization = vendor_organization or None
@@ -301,6 +316,13 @@ class Admin:
                 raise NotFound(f"organization {organization!r} not found")
             await ApiKeyRepository(session).add(record)
         return to_api_key(record), secret
+
+    def dsn(self, api_key: pb.ApiKey, secret: str) -> str:
+        """The DSN Sentry's SDKs take for a public key (`secret` is its secret); empty for other
+        kinds, or without a public URL."""
+        if api_key.kind != PUBLIC or not api_key.project or not self._public_url:
+            return ""
+        return sentry_dsn(self._public_url, secret, api_key.project)
 
     def new_key(
         self,

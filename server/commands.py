@@ -151,6 +151,9 @@ async def _keys(settings: Settings, args: argparse.Namespace, out: TextIO) -> No
             )
             _print_key(api_key, out)
             print(f"secret: {secret}", file=out)
+            dsn = c.admin.dsn(api_key, secret)
+            if dsn:
+                print(f"dsn: {dsn}", file=out)
             print("The secret is shown once; ingestd keeps only its digest.", file=out)
         elif args.keys_command == "list":
             for api_key in await c.admin.list_api_keys(args.organization, args.project, limit=1000):

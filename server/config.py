@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///./ingestd.db"
 _MAX_JSON_DEPTH = 30
@@ -59,6 +60,9 @@ class Settings:
     # Browser origins the canonical HTTP API answers CORS requests from: comma-separated, exact
     # (`https://app.example.com`), or `*`. Vendor routes follow their vendors' own CORS rules.
     cors_origins: str = ""
+    # Where senders reach this server, such as `https://ingest.example.com`: the base of the DSNs
+    # shown for public keys (docs/vendors/sentry.md §2). Empty: `http://` and `http_addr`.
+    public_url: str = ""
     # Vendor dialects. `default_environment` is what Logister stores when a client names none.
     default_environment: str = "production"
     logister_rate_limit_requests: int = 1200
@@ -165,6 +169,17 @@ class Settings:
             )
         if self.http_max_json_depth > _MAX_JSON_DEPTH:
             raise ValueError(f"http_max_json_depth may be at most {_MAX_JSON_DEPTH}")
+        if self.public_url:
+            _check_public_url(self.public_url)
+
+
+def _check_public_url(url: str) -> None:
+    # A DSN is built from it: `scheme://key@host[:port][/path]/number`, so it may hold nothing else.
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("public_url must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.query or parts.fragment:
+        raise ValueError("public_url must have no user, query or fragment")
 
 
 def _cast(name: str, kind: Any, raw: str) -> Any:

@@ -32,6 +32,10 @@ CANONICAL_SERVICES: tuple[ServiceDescriptor, ...] = (
 #: the vendors' compat services.
 SERVICES: tuple[ServiceDescriptor, ...] = CANONICAL_SERVICES + tuple(v.service for v in VENDORS)
 
+#: Every service ingestd's gRPC port serves: those above, and the vendors' gRPC-only services
+#: (`Vendor.grpc_services`), which have no HTTP rules.
+GRPC_SERVICES: tuple[ServiceDescriptor, ...] = SERVICES + tuple(s for v in VENDORS for s in v.grpc_services)
+
 
 def build_endpoints(
     ingest: Ingest,
@@ -77,7 +81,7 @@ def build_endpoints(
         *more_endpoints,
     ]
     endpoints = {e.method: e for e in table}
-    check_complete(endpoints, SERVICES)
+    check_complete(endpoints, GRPC_SERVICES)
     return endpoints
 
 

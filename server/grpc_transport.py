@@ -11,6 +11,7 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2  # type: ignore[attr-defined]
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
@@ -18,6 +19,9 @@ from grpc_status import rpc_status
 from server.endpoints import method_path
 from server.errors import CannotListen, IngestdError, InvalidArgument
 from server.pipeline import Endpoint, Pipeline, request_id_from
+
+#: The binary trailer in which gRPC's richer error model carries a lone RetryInfo.
+_RETRY_INFO_TRAILER = "google.rpc.retryinfo-bin"
 
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
@@ -88,11 +92,21 @@ def _handler(pipeline: Pipeline, endpoint: Endpoint) -> Any:
         except IngestdError as error:
             status = rpc_status.to_status(error.to_status())
             # abort_with_status replaces the trailers, so the request id rides along with the status.
-            trailers = (*status.trailing_metadata, ("x-request-id", request_id))
+            trailers = (*status.trailing_metadata, ("x-request-id", request_id), *_retry_trailer(error))
             await context.abort_with_status(cast(Any, status)._replace(trailing_metadata=trailers))
             return None
 
     return handle
+
+
+def _retry_trailer(error: IngestdError) -> tuple[tuple[str, bytes], ...]:
+    """The error's RetryInfo once more, alone in the `google.rpc.retryinfo-bin` trailer: some
+    clients read the retry delay only there, not from the status details (OpenTelemetry's Python
+    exporter, docs/vendors/otlp.md §6)."""
+    for detail in error.details():
+        if isinstance(detail, error_details_pb2.RetryInfo):
+            return ((_RETRY_INFO_TRAILER, detail.SerializeToString()),)
+    return ()
 
 
 def generic_handlers(

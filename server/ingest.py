@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -28,8 +28,9 @@ from server.ids import UuidV7
 from server.keys import PUBLIC
 from server.normalize import Violation, normalize
 from server.pipeline import Call
+from storage.engine import begin_write
 from storage.events import EventRepository, EventRow
-from storage.services import first_services, has_service
+from storage.services import ServiceClaim, claim_services, held_services, plan_claim
 from storage.writer import CommitFailed, KeyRevoked, RowWriter, Stored, WriterClosed
 
 __all__ = ["EventRow", "Ingest", "Outcome", "Prepared", "Stored", "Written", "rejection_status"]
@@ -387,16 +388,19 @@ class Ingest:
         async with self._sessions() as session:
             return await EventRepository(session).kinds_for_keys(project, keys)
 
-    async def first_services(self, project: str, count: int) -> list[str]:
-        """Up to `count` distinct services that `project`'s events name, in ascending order; fewer
-        means these are all."""
+    async def claim_default_services(
+        self, project: str, services: Collection[str], limit: int
+    ) -> ServiceClaim:
+        """Claims `services` for Operyn's default organization in `project` (docs/vendors/operyn.md
+        §5): all of them if it then holds at most `limit` services, else none (`refused` names the
+        first past it). Exact across nodes; a claim that adds nothing takes no write lock."""
         async with self._sessions() as session:
-            return await first_services(session, project, count)
-
-    async def has_service(self, project: str, service: str) -> bool:
-        """Whether any event of `project` names `service`."""
-        async with self._sessions() as session:
-            return await has_service(session, project, service)
+            claim = plan_claim(await held_services(session, project), services, limit)
+        if claim.refused or not claim.added:
+            return claim
+        async with self._sessions() as session, session.begin():
+            await begin_write(session)
+            return await claim_services(session, project, services, limit, self._clock.now_us())
 
     def check_batch_size(self, events: Sequence[event_pb2.Event]) -> None:
         """Raises InvalidArgument unless there are 1 to `max_batch_events` events."""

@@ -12,11 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingestd.v1 import admin_service_pb2
+from server.clock import Clock, SystemClock
 from server.errors import Unauthenticated
-from storage.accounts import ApiKeyRepository
+from storage.accounts import LAST_USE_EVERY_US, ApiKeyRepository
+from storage.engine import describe_error
+
+_log = structlog.get_logger("ingestd.keys")
 
 MASTER = admin_service_pb2.API_KEY_KIND_MASTER
 PROJECT = admin_service_pb2.API_KEY_KIND_PROJECT
@@ -110,16 +116,34 @@ class Authenticator:
     (see `storage.writer`), so every process refuses a revoked key before it stores anything
     more. Every other call reads the key from the database. Viewer tokens are never cached: they
     are checked on every call, and only ever read.
+
+    A key's last use is recorded to within a minute (`LAST_USE_EVERY_US`): by the writer for the
+    writes it commits, and here for every call that reads the key from the database, but only when
+    the recorded use is a minute old, so a key in steady use costs no write per call.
     """
 
     _CACHE_LIMIT = 10_000
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], viewer_tokens: ViewerTokenVerifier | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        viewer_tokens: ViewerTokenVerifier | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self._sessions = sessions
         self._viewer_tokens = viewer_tokens
+        self._clock = clock or SystemClock()
         self._cache: dict[str, Principal] = {}
+
+    async def _record_use(self, organization_id: str, key_id: str, now_us: int) -> None:
+        """Best effort: a database that refuses the write (read-only, full) must not refuse the
+        call, which only read."""
+        try:
+            async with self._sessions() as session, session.begin():
+                await ApiKeyRepository(session).record_use(organization_id, key_id, now_us)
+        except SQLAlchemyError as exc:
+            _log.warning("key_use_not_recorded", key_id=key_id, error=describe_error(exc))
 
     async def authenticate(self, secret: str, *, cached: bool) -> Principal:
         """The principal of `secret`.
@@ -141,6 +165,9 @@ class Authenticator:
         if record.revoked_us is not None:
             self._cache.pop(key_digest, None)
             raise Unauthenticated("API key revoked", reason="KEY_REVOKED")
+        now_us = self._clock.now_us()
+        if record.last_used_us is None or now_us - record.last_used_us >= LAST_USE_EVERY_US:
+            await self._record_use(record.organization_id, record.id, now_us)
         principal = Principal(
             record.id,
             record.kind,

@@ -42,7 +42,8 @@ from server.config import Settings
 from server.dialects import EDGES, VENDORS
 from server.dialects.base import VendorContext
 from server.dispatch import InProcessDispatcher
-from server.endpoints import SERVICES, build_endpoints
+from server.dsn import public_url
+from server.endpoints import GRPC_SERVICES, SERVICES, build_endpoints
 from server.errors import CannotListen
 from server.grpc_transport import GrpcServer
 from server.ids import UuidV7
@@ -56,6 +57,7 @@ from server.quotas import ProjectQuotas
 from server.readiness import Readiness
 from server.redaction.service import RedactionRules
 from server.streams import Streams
+from server.timings import OpenTimings
 from server.viewer_tokens import ViewerTokens
 from storage.engine import NotWritable, create_engine, probe_write, session_factory, writer_engine
 from storage.migrate import upgrade
@@ -105,9 +107,9 @@ async def core(settings: Settings, clock: Clock | None = None) -> AsyncIterator[
         ids = UuidV7(clock)
         access = Access(sessions)
         viewer_tokens = ViewerTokens(access, sessions, clock, settings)
-        authenticator = Authenticator(sessions, viewer_tokens)
+        authenticator = Authenticator(sessions, viewer_tokens, clock=clock)
         quotas = ProjectQuotas(sessions, clock, settings)
-        admin = Admin(access, authenticator, sessions, clock, ids, quotas)
+        admin = Admin(access, authenticator, sessions, clock, ids, quotas, public_url=public_url(settings))
         yield Core(engine, sessions, clock, ids, authenticator, access, admin, quotas, viewer_tokens)
     finally:
         await engine.dispose()
@@ -141,7 +143,8 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         queries = EventQueries(c.access, c.sessions)
         viewer_tokens = c.viewer_tokens
         streams = Streams(ingest, c.access, c.sessions, c.clock, settings)
-        purge = asyncio.create_task(_purge_streams_hourly(streams), name="ingestd-stream-purge")
+        timings = OpenTimings(c.sessions, c.clock, c.ids)
+        purge = asyncio.create_task(_purge_hourly(streams, timings), name="ingestd-purge")
         stack.callback(purge.cancel)
         alerting = Alerting(
             AlertRules(c.access, c.sessions, c.clock, c.ids, c.quotas, evaluator.invalidate),
@@ -149,7 +152,8 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             Webhooks(c.access, c.sessions, c.clock, c.ids, c.quotas, settings),
             Monitors(c.access, c.sessions, c.clock, settings, evaluator),
         )
-        deliveries = DeliveryWorker(c.sessions, c.clock, settings)
+        shapes = {v.name: v.webhook_payload for v in VENDORS if v.webhook_payload is not None}
+        deliveries = DeliveryWorker(c.sessions, c.clock, settings, shapes=shapes)
         stack.push_async_callback(deliveries.close)
         background = asyncio.create_task(
             _alerting_loop(deliveries, alerting.monitors, settings.alert_poll_interval_s),
@@ -168,6 +172,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             viewer_tokens,
             streams,
             alerting,
+            timings,
         )
         vendor_endpoints = [e for v in VENDORS for e in v.servicer(context).endpoints()]
         endpoints = build_endpoints(
@@ -183,7 +188,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         grpc_server = GrpcServer(
             pipeline,
             endpoints,
-            SERVICES,
+            GRPC_SERVICES,
             max_message_bytes=settings.max_message_bytes,
             reuse_port=settings.reuse_port,
         )
@@ -259,19 +264,26 @@ async def _group_writer(
         engine.dispose()
 
 
-async def _purge_streams_hourly(streams: Streams) -> None:
-    """Deletes expired anonymous streams' events once an hour. Writes and claims purge the streams
-    they meet; this catches the streams nobody touches again. Every node may run it: the delete is
-    idempotent."""
-    log = structlog.get_logger("ingestd.streams")
+async def _purge_hourly(streams: Streams, timings: OpenTimings) -> None:
+    """Once an hour, deletes expired anonymous streams' events and expired open timing starts.
+    Writes and claims purge the streams they meet, and ends ignore expired starts; this catches
+    what nobody touches again. Every node may run it: the deletes are idempotent."""
+    stream_log = structlog.get_logger("ingestd.streams")
+    timing_log = structlog.get_logger("ingestd.timings")
     while True:
         await asyncio.sleep(_PURGE_EVERY_S)
         try:
             deleted = await streams.purge_expired()
         except Exception:  # the database may be briefly away; the next hour tries again
-            log.warning("stream_purge_failed", exc_info=True)
+            stream_log.warning("stream_purge_failed", exc_info=True)
         else:
-            log.info("stream_purge", deleted=deleted)
+            stream_log.info("stream_purge", deleted=deleted)
+        try:
+            expired = await timings.purge_expired()
+        except Exception:  # as above
+            timing_log.warning("open_timing_purge_failed", exc_info=True)
+        else:
+            timing_log.info("open_timing_purge", deleted=expired)
 
 
 async def _trim_after_bursts(budget: BodyBudget) -> None:

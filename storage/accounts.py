@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ApiKey, Organization, Project
+
+#: How often, at most, a key's last use is recorded: often enough for "last used", rare enough
+#: that a busy key costs no write per call.
+LAST_USE_EVERY_US = 60_000_000
 
 
 class OrganizationRepository:
@@ -89,6 +93,21 @@ class ApiKeyRepository:
             statement = statement.where(ApiKey.id < before_id)
         statement = statement.order_by(ApiKey.id.desc()).limit(limit)
         return list((await self._session.execute(statement)).scalars())
+
+    async def record_use(self, organization_id: str, key_id: str, now_us: int) -> None:
+        """Records that the key was used at `now_us`, unless a use less than `LAST_USE_EVERY_US`
+        before it is already recorded: a conditional UPDATE, so that of the nodes that see the
+        key at once few write, and the time never moves back."""
+        statement = (
+            update(ApiKey)
+            .where(
+                ApiKey.organization_id == organization_id,
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_us.is_(None), ApiKey.last_used_us <= now_us - LAST_USE_EVERY_US),
+            )
+            .values(last_used_us=now_us)
+        )
+        await self._session.execute(statement)
 
     async def revoke(self, key: ApiKey, now_us: int) -> None:
         """Marks the key revoked, keeping the first revocation time."""

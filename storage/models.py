@@ -91,6 +91,19 @@ class ProjectDailyUsage(Base):
     events: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class OperynDefaultService(Base):
+    """A service of Operyn's default organization in a project: one that a request without
+    `x-organization-id` named (docs/vendors/operyn.md §5). The rows only grow; their number is
+    what the default organization's service limit counts, so services sent with an organization
+    never take its places."""
+
+    __tablename__ = "operyn_default_services"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    service: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+
 class RedactionRule(Base):
     """A project's custom redaction rule, or its changes to a built-in rule (id `builtin_<name>`);
     a built-in rule without a row has its defaults."""
@@ -350,6 +363,9 @@ class Webhook(Base):
     disabled_reason: Mapped[str] = mapped_column(String(200), default="")
     created_us: Mapped[int] = mapped_column(BigInteger)
     updated_us: Mapped[int] = mapped_column(BigInteger)
+    # The vendor API it was registered through, whose shape its deliveries take (such as
+    # `logstitch`); "" for ingestd's own.
+    dialect: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
 
 class WebhookDelivery(Base):
@@ -409,3 +425,44 @@ class Monitor(Base):
     created_us: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_monitors_due", "status", "next_due_us"),)
+
+
+class OpenTimingStart(Base):
+    """A timing start that no end has closed yet, waiting for the end that a later request sends
+    (SimpleLogs: docs/vendors/simplelogs.md §5). An end claims the oldest open start of its
+    correlation key, else of its touchpoint, by deleting it. Rows expire: an end never closes an
+    expired one, and a periodic purge deletes them."""
+
+    __tablename__ = "open_timing_starts"
+
+    project_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    # A UUIDv7, so the oldest start of a key or touchpoint sorts first.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    correlation_key: Mapped[str | None] = mapped_column(String(200))
+    touchpoint: Mapped[str | None] = mapped_column(String(200))
+    # When the measured operation started, as the sender said.
+    started_us: Mapped[int] = mapped_column(BigInteger)
+    # When ingestd received the start: what its expiry counts from.
+    opened_us: Mapped[int] = mapped_column(BigInteger)
+    # What the end needs to make the measurement: the start as its dialect encoded it.
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index(
+            "ix_open_timing_starts_key",
+            "project_id",
+            "correlation_key",
+            "id",
+            sqlite_where=correlation_key.isnot(None),
+            postgresql_where=correlation_key.isnot(None),
+        ),
+        Index(
+            "ix_open_timing_starts_touchpoint",
+            "project_id",
+            "touchpoint",
+            "id",
+            sqlite_where=touchpoint.isnot(None),
+            postgresql_where=touchpoint.isnot(None),
+        ),
+        Index("ix_open_timing_starts_opened", "opened_us"),
+    )

@@ -1,50 +1,62 @@
-"""Which services a project's events name, read through the `(project_id, service, id)` index.
+"""The services of Operyn's default organization in each project (`operyn_default_services`): those
+that requests without `x-organization-id` named, at most a limit of them (docs/vendors/operyn.md
+§5). Takes a session; never commits.
 
-Both questions are answered by index seeks alone, never by scanning a service's events: a
-project may hold millions of events of one service, and these are asked on the ingest path.
+A claim is exact across processes and nodes: it runs in a write transaction (`begin_write`) that
+first locks the project's row (PostgreSQL: `FOR NO KEY UPDATE`, which key-share readers such as
+a new key's foreign key check pass through), so two claims for one project run one after the
+other and the second reads what the first added. On SQLite the write transaction already runs
+alone.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from collections.abc import Collection
+from typing import NamedTuple, cast
+
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Event
+from storage.models import OperynDefaultService, Project
 
-_events = Event.__table__
-
-# A loose index scan: each step seeks the next distinct service after the last one, so reading n
-# services costs n seeks. Written as a recursive CTE, which SQLite and PostgreSQL both run as is.
-_FIRST_SERVICES = text(
-    """
-    WITH RECURSIVE walk(service, n) AS (
-        SELECT (SELECT MIN(service) FROM events WHERE project_id = :project AND service > ''), 1
-        UNION ALL
-        SELECT (
-                   SELECT MIN(e.service) FROM events e
-                   WHERE e.project_id = :project AND e.service > walk.service
-               ),
-               walk.n + 1
-        FROM walk
-        WHERE walk.service IS NOT NULL AND walk.n < :count
-    )
-    SELECT service FROM walk WHERE service IS NOT NULL
-    """
-)
+_services = cast(Table, OperynDefaultService.__table__)
 
 
-async def first_services(session: AsyncSession, project_id: str, count: int) -> list[str]:
-    """Up to `count` distinct non-empty services of `project_id`'s events, in ascending order.
-    Fewer than `count` means these are all of them."""
-    result = await session.execute(_FIRST_SERVICES, {"project": project_id, "count": count})
+class ServiceClaim(NamedTuple):
+    """What a claim of `services` for a project's default organization found or did."""
+
+    #: Every service the default organization holds, the claimed ones included unless refused.
+    held: frozenset[str]
+    #: The asked services it did not hold and (unless refused) now holds, in ascending order.
+    added: tuple[str, ...]
+    #: The first asked service past the limit, or "": when set, nothing was added.
+    refused: str
+
+
+def plan_claim(held: Collection[str], services: Collection[str], limit: int) -> ServiceClaim:
+    """The claim of `services` by a default organization that holds `held`: all of them, if it
+    then holds at most `limit`; else none, naming the first that does not fit."""
+    added = tuple(sorted(set(services).difference(held)))
+    room = limit - len(held)
+    if len(added) > room:
+        return ServiceClaim(frozenset(held), (), added[max(room, 0)])
+    return ServiceClaim(frozenset(held).union(added), added, "")
+
+
+async def held_services(session: AsyncSession, project_id: str) -> list[str]:
+    """The services `project_id`'s default organization holds."""
+    result = await session.execute(select(_services.c.service).where(_services.c.project_id == project_id))
     return [service for (service,) in result]
 
 
-async def has_service(session: AsyncSession, project_id: str, service: str) -> bool:
-    """Whether any event of `project_id` names `service`."""
-    statement = (
-        select(_events.c.service)
-        .where(_events.c.project_id == project_id, _events.c.service == service)
-        .limit(1)
-    )
-    return (await session.execute(statement)).first() is not None
+async def claim_services(
+    session: AsyncSession, project_id: str, services: Collection[str], limit: int, now_us: int
+) -> ServiceClaim:
+    """Claims `services` for `project_id`'s default organization as `plan_claim` says, in the
+    caller's write transaction, with the project's row locked until it ends (see the module)."""
+    await session.execute(select(Project.id).where(Project.id == project_id).with_for_update(key_share=True))
+    claim = plan_claim(await held_services(session, project_id), services, limit)
+    if claim.added:
+        rows = [{"project_id": project_id, "service": s, "created_us": now_us} for s in claim.added]
+        await session.execute(insert(_services), rows)
+    return claim

@@ -65,7 +65,8 @@ async def enqueue_deliveries(
 
     `new_id` makes a fresh id (a UUIDv7 such as `UuidV7.new`); the delivery id is `dl_` and it
     (an id already starting with `dl_` is kept as is). The payload is the JSON body every attempt
-    sends, fixed now: `{"id", "type", "created_at", "project", "alert": {...}}` (README).
+    sends, fixed now: `{"id", "type", "created_at", "project", "alert": {...}}` (README), which
+    the sender turns into its webhook's dialect (`Due.dialect`) the same way on every attempt.
     """
     disabled = (
         select(_projects.c.id)
@@ -242,6 +243,8 @@ class Due:
     lease_until_us: int
     url: str
     secret: str
+    #: The webhook's dialect (`Webhook.dialect`): the shape its deliveries are sent in.
+    dialect: str = ""
 
 
 async def any_due(connection: Executor, now_us: int) -> bool:
@@ -336,6 +339,7 @@ async def claim(connection: AsyncConnection, now_us: int, lease_until_us: int, l
             _deliveries.c.attempts,
             _webhooks.c.url,
             _webhooks.c.secret,
+            _webhooks.c.dialect,
         )
         .join(
             _webhooks,
@@ -358,6 +362,7 @@ async def claim(connection: AsyncConnection, now_us: int, lease_until_us: int, l
             lease_until_us,
             r.url,
             r.secret,
+            r.dialect,
         )
         for r in rows
     ]

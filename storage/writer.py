@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.accounts import LAST_USE_EVERY_US
 from storage.bridge import BridgedConnection, run_to_end
 from storage.engine import describe_error
 from storage.events import EventRow
@@ -39,9 +40,6 @@ from storage.writer_sql import WriterStatements, statements_for
 
 _log = structlog.get_logger("ingestd.writer")
 
-# How often, at most, the writer records a key's last use: often enough for "last used", rare
-# enough that busy keys cost nothing.
-_TOUCH_EVERY_US = 60_000_000
 # SQLite answers SQLITE_BUSY only after its busy timeout (30 s); the group then waits and tries
 # again, so a busy file delays callers rather than failing them, for this long at most.
 _BUSY_GIVE_UP_S = 300.0
@@ -121,9 +119,7 @@ _REFUSED = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError
 def _busy(exc: Exception) -> bool:
     """Whether `exc` is SQLite's "database is locked": another connection holds the write lock."""
     cause = exc.orig if isinstance(exc, OperationalError) else exc
-    return isinstance(cause, sqlite3.OperationalError) and (
-        "locked" in str(cause) or "busy" in str(cause)
-    )
+    return isinstance(cause, sqlite3.OperationalError) and ("locked" in str(cause) or "busy" in str(cause))
 
 
 class GroupWriter:
@@ -347,7 +343,7 @@ class GroupWriter:
                 if new_rows:
                     self._run_hook(connection, new_rows, now_us)
 
-            stale = [k for k in key_ids & live if now_us - self._touched.get(k, 0) >= _TOUCH_EVERY_US]
+            stale = [k for k in key_ids & live if now_us - self._touched.get(k, 0) >= LAST_USE_EVERY_US]
             if stale:
                 sql.touch_keys(raw, stale, now_us)
 

@@ -75,7 +75,7 @@ def test_a_vendor_edge_reaches_only_the_gateway_edge_port() -> None:
 
 def test_the_vendors_are_packages_of_one_shape() -> None:
     names = {p.name for p in VENDOR_PACKAGES}
-    assert names == {"logister", "logstitch", "opensentry", "operyn", "simplelogs"}
+    assert names == {"logister", "logstitch", "opensentry", "operyn", "otlp", "sentry", "simplelogs"}
     for package in VENDOR_PACKAGES:
         assert {"__init__.py", "translate.py", "service.py", "edge.py"} <= {
             p.name for p in package.glob("*.py")

@@ -169,6 +169,8 @@ def test_canonical_operations_require_a_key_and_vendor_operations_use_their_own(
         "LogisterService": [{"bearer": []}, {"apiKey": []}],
         "OpenSentryService": [{"openSentryKey": []}, {"openSentryQueryKey": []}],
         "OperynService": [{"apiKey": []}],
+        "OtlpService": [{"bearer": []}, {"apiKey": []}],
+        "SentryService": [{"sentryAuth": []}, {"sentryQueryKey": []}],
         "SimpleLogsService": None,  # the key is a field of the body
     }
     for ops in document["paths"].values():

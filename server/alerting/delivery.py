@@ -4,6 +4,10 @@ Signing: each POST carries `X-Ingestd-Timestamp: <unix seconds>` and
 `X-Ingestd-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>`, plus
 `X-Ingestd-Delivery` (the delivery id, the same on every retry) and `X-Ingestd-Event`.
 
+Shapes: the outbox holds ingestd's own body (README); a webhook registered through a vendor's API
+(`Webhook.dialect`) is sent that body as its vendor shapes alerts, by the vendor's pure
+`Vendor.webhook_payload`, so every attempt still sends the same bytes.
+
 Safe targets (`AddressGuard`): a webhook may only reach global addresses. Private, loopback,
 link-local, multicast, reserved and unspecified addresses (IPv4-mapped IPv6 judged as IPv4) are
 refused unless they fall within `settings.webhook_allowed_networks`. The check runs when a webhook
@@ -38,7 +42,7 @@ import ipaddress
 import random as _random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -61,6 +65,8 @@ _BATCH = 100
 _CONCURRENCY = 16
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Turns ingestd's delivery body into a vendor's, as bytes; pure and deterministic.
+PayloadShape = Callable[[bytes], bytes]
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -191,11 +197,15 @@ class DeliveryWorker:
         settings: Settings,
         *,
         random: Callable[[], float] = _random.random,
+        shapes: Mapping[str, PayloadShape] | None = None,
     ) -> None:
+        """`shapes`: each vendor's payload shape, by the dialect its webhooks carry; a webhook
+        whose dialect has none is sent ingestd's own body."""
         self._sessions = sessions
         self._clock = clock
         self._settings = settings
         self._random = random
+        self._shapes: Mapping[str, PayloadShape] = shapes or {}
         self._guard = AddressGuard(settings.webhook_allowed_networks)
         self._http: aiohttp.ClientSession | None = None
         self._limit = asyncio.Semaphore(_CONCURRENCY)
@@ -289,10 +299,12 @@ class DeliveryWorker:
         url = URL(due.url)
         if self._guard.check_literal(url.raw_host or "") is False:
             return 0, "refused address"
+        shape = self._shapes.get(due.dialect)
+        body = due.payload if shape is None else shape(due.payload)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "X-Ingestd-Signature": sign(due.secret, timestamp, due.payload),
+            "X-Ingestd-Signature": sign(due.secret, timestamp, body),
             "X-Ingestd-Timestamp": str(timestamp),
             "X-Ingestd-Delivery": due.id,
             "X-Ingestd-Event": due.event_type,
@@ -300,7 +312,7 @@ class DeliveryWorker:
         try:
             async with self._client().post(
                 url,
-                data=due.payload,
+                data=body,
                 headers=headers,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s),

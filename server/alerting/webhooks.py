@@ -78,8 +78,10 @@ class Webhooks:
             rows = await W.WebhookRepository(session).of_project(project)
         return [to_message(row) for row in rows]
 
-    async def create_webhook(self, project: str, webhook: A.Webhook) -> A.Webhook:
-        """Registers a webhook; the answer alone carries its secret.
+    async def create_webhook(self, project: str, webhook: A.Webhook, *, dialect: str = "") -> A.Webhook:
+        """Registers a webhook; the answer alone carries its secret. Its deliveries are sent in
+        the shape of `dialect`, the vendor API that registers it ("": ingestd's own; see
+        `server.alerting.delivery`).
 
         Raises:
             InvalidArgument: field `url`: not an absolute http(s) URL, or its host resolves to a
@@ -105,6 +107,7 @@ class Webhooks:
             disabled_reason="",
             created_us=now,
             updated_us=now,
+            dialect=dialect,
         )
         async with self._sessions() as session, session.begin():
             await W.WebhookRepository(session).add(row)

@@ -7,7 +7,7 @@ compat service, servicer and HTTP edge. A new vendor is its proto, its package a
 from __future__ import annotations
 
 from gateway.edge import Edge
-from server.dialects import logister, logstitch, opensentry, operyn, simplelogs
+from server.dialects import logister, logstitch, opensentry, operyn, otlp, sentry, simplelogs
 from server.dialects.base import Vendor
 
 VENDORS: tuple[Vendor, ...] = (
@@ -16,6 +16,8 @@ VENDORS: tuple[Vendor, ...] = (
     operyn.VENDOR,
     logstitch.VENDOR,
     simplelogs.VENDOR,
+    otlp.VENDOR,
+    sentry.VENDOR,
 )
 
 #: Each vendor's HTTP edge, by the full name of the compat service whose routes it serves.

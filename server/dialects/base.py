@@ -38,6 +38,7 @@ from server.pipeline import Call, Endpoint, UnaryHandler
 from server.queries import EventQueries
 from server.redaction.service import RedactionRules
 from server.streams import Streams
+from server.timings import OpenTimings
 from server.viewer_tokens import ViewerTokens
 
 R = TypeVar("R", bound=Message)
@@ -61,6 +62,8 @@ class VendorContext:
     viewer_tokens: ViewerTokens
     streams: Streams
     alerting: Alerting
+    #: Timing starts waiting for an end from a later request (SimpleLogs).
+    timings: OpenTimings
 
 
 class VendorServicer(Protocol):
@@ -149,6 +152,14 @@ class Vendor:
     service: ServiceDescriptor
     servicer: Callable[[VendorContext], VendorServicer]
     edge: Edge
+    #: Services served on the gRPC port only, beside `service`: a protocol's own gRPC services,
+    #: whose protos carry no `google.api.http` rules (OTLP's collector services). The servicer's
+    #: `endpoints` serve their RPCs too; the HTTP gateway never sees them.
+    grpc_services: tuple[ServiceDescriptor, ...] = ()
+    #: How its webhooks' deliveries look, where the vendor shapes them (see
+    #: `server.alerting.delivery`): ingestd's delivery body in, the vendor's out. A webhook
+    #: registered through the vendor's API carries the vendor's `name` as its dialect.
+    webhook_payload: Callable[[bytes], bytes] | None = None
 
 
 def compat_service(module: ModuleType) -> ServiceDescriptor:

@@ -3,6 +3,7 @@ the list query's parameters. Pure: no server runs."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import json
@@ -15,9 +16,11 @@ from google.protobuf import timestamp_pb2
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import event_pb2
+from server.dialects.answer import Answer
+from server.dialects.logstitch import common
 from server.dialects.logstitch import query as logstitch_query
 from server.dialects.logstitch import translate as logstitch
-from server.dialects.logstitch.common import decode_cursor, encode_cursor
+from server.dialects.logstitch.pages import decode_cursor, encode_cursor
 from server.dialects.logstitch.query import EVENT_ID, EventQuery, parse_query
 
 E = event_pb2
@@ -39,11 +42,18 @@ def minimal(**fields: Any) -> dict[str, Any]:
     return event
 
 
+def refused(caught: pytest.ExceptionInfo[Answer], message: str) -> list[tuple[str, str]]:
+    """The details of a 400 `validation_error` with `message`."""
+    assert caught.value.status == 400
+    error = caught.value.body["error"]  # type: ignore[index]
+    assert (error["code"], error["message"]) == ("validation_error", message)
+    return [(d["field"], d["message"]) for d in error["details"]]
+
+
 def details(body: object) -> list[tuple[str, str]]:
-    with pytest.raises(logstitch.Invalid) as caught:
+    with pytest.raises(Answer) as caught:
         logstitch.to_events(body)
-    assert caught.value.message == "Invalid request body"
-    return caught.value.details
+    return refused(caught, "Invalid request body")
 
 
 def test_a_full_event_becomes_an_audit_event_with_every_field() -> None:
@@ -263,20 +273,23 @@ def test_content_hash_is_sha256_of_sorted_compact_json() -> None:
 
 
 def test_timestamps_render_like_javascript_to_iso_string() -> None:
-    assert logstitch_query.format_timestamp(timestamp_pb2.Timestamp(seconds=0)) == "1970-01-01T00:00:00.000Z"
-    assert logstitch_query.format_timestamp(timestamp_pb2.Timestamp(seconds=1, nanos=5_000)) == (
-        "1970-01-01T00:00:01.000005Z"
+    """docs/vendors/logstitch.md §8: always milliseconds, a finer time cut to its millisecond."""
+    assert common.timestamp(timestamp_pb2.Timestamp(seconds=0)) == "1970-01-01T00:00:00.000Z"
+    assert common.timestamp(timestamp_pb2.Timestamp(seconds=1, nanos=5_000)) == "1970-01-01T00:00:01.000Z"
+    assert common.timestamp(timestamp_pb2.Timestamp(seconds=1, nanos=999_999_999)) == (
+        "1970-01-01T00:00:01.999Z"
     )
+    assert common.timestamp_us(-1) == "1969-12-31T23:59:59.999Z"
+    assert common.timestamp_us(253_402_300_799_999_999) == "9999-12-31T23:59:59.999Z"
 
 
 # --- The list's query parameters ---------------------------------------------------------------
 
 
 def query_details(**params: str) -> list[tuple[str, str]]:
-    with pytest.raises(logstitch.Invalid) as caught:
+    with pytest.raises(Answer) as caught:
         parse_query(pb.ListEventsRequest(**params))
-    assert caught.value.message == "Invalid query parameters"
-    return caught.value.details
+    return refused(caught, "Invalid query parameters")
 
 
 def test_limit_defaults_to_50_and_must_be_1_to_100() -> None:
@@ -324,3 +337,34 @@ def test_search_matches_action_tenant_actor_and_target_ignoring_case() -> None:
     assert not EventQuery(search="london").matches(event), "context is not searched"
     assert EventQuery(tenant_id="acme", actor_type="user", target_type="invoice").matches(event)
     assert not EventQuery(tenant_id="ACME").matches(event), "filters are exact"
+
+
+# --- The package's shape ---------------------------------------------------------------------
+
+
+def test_no_servicer_module_imports_another_but_the_one_that_composes_them() -> None:
+    """Shared helpers live in `calls`, `common`, `validation`, `pages` and `severity`, so that a
+    servicer module reaches no other servicer module; only `service` composes them."""
+    package = Path(logstitch.__file__).parent
+
+    def tree(path: Path) -> ast.Module:
+        return ast.parse(path.read_text(), filename=str(path))
+
+    servicers = {
+        path.stem
+        for path in package.glob("*.py")
+        if any(isinstance(n, ast.ClassDef) and n.name.endswith("Servicer") for n in tree(path).body)
+    }
+    assert {"service", "keys", "redaction", "streams", "alerts", "alert_rules", "webhooks"} <= servicers
+    reached = {
+        stem: {
+            name.split(".")[-1]
+            for node in ast.walk(tree(package / f"{stem}.py"))
+            if isinstance(node, ast.ImportFrom) and node.module
+            for name in (node.module, *(f"{node.module}.{a.name}" for a in node.names))
+            if name.startswith("server.dialects.logstitch.")
+        }
+        & servicers
+        for stem in servicers - {"service"}
+    }
+    assert {stem: found for stem, found in reached.items() if found} == {}

@@ -15,6 +15,7 @@ import pytest
 from google.protobuf import json_format
 
 from ingestd.v1 import event_pb2
+from server.dialects.answer import Answer
 from server.dialects.operyn import translate as operyn
 
 E = event_pb2
@@ -71,15 +72,18 @@ def test_every_seed_example_translates_to_its_golden_events(name: str) -> None:
 
 
 def test_the_seed_placeholder_body_is_not_json() -> None:
-    with pytest.raises(operyn.BodyRefused) as refused:
+    with pytest.raises(Answer) as refused:
         operyn.parse(curl_request("auth").body)
-    assert (refused.value.status, refused.value.message) == (400, "Unexpected token in JSON at position 2")
+    assert (refused.value.status, refused.value.body["message"]) == (
+        400,
+        "Unexpected token in JSON at position 2",
+    )
 
 
 def _log_error(body: object) -> str:
-    with pytest.raises(operyn.Invalid) as invalid:
+    with pytest.raises(Answer) as invalid:
         operyn.log(body, max_depth=4)
-    return invalid.value.message
+    return invalid.value.body["message"]
 
 
 _OK: dict[str, Any] = {"service": "api", "level": "info", "message": "hi"}
@@ -171,9 +175,9 @@ def test_a_log_without_timestamp_leaves_the_time_to_the_server() -> None:
 
 
 def _batch_error(body: object, max_events: int = 3) -> str:
-    with pytest.raises(operyn.Invalid) as invalid:
+    with pytest.raises(Answer) as invalid:
         operyn.log_batch(body, max_depth=4, max_events=max_events)
-    return invalid.value.message
+    return invalid.value.body["message"]
 
 
 @pytest.mark.parametrize(
@@ -195,15 +199,15 @@ def test_one_bad_batch_item_rejects_the_batch_and_is_named_by_index(body: object
 
 
 def test_metric_validation_speaks_zod() -> None:
-    with pytest.raises(operyn.Invalid) as invalid:
+    with pytest.raises(Answer) as invalid:
         operyn.metric({"service": "api", "name": "x", "value": "1", "labels": {"env": 1, "ok": "y"}})
-    assert invalid.value.message == (
+    assert invalid.value.body["message"] == (
         "Invalid metric event: value: Expected number, received string; unit: Required; "
         "labels.env: Expected string, received number"
     )
-    with pytest.raises(operyn.Invalid) as invalid:
+    with pytest.raises(Answer) as invalid:
         operyn.metric({"service": "api", "name": "x", "value": True, "unit": "s"})
-    assert invalid.value.message == "Invalid metric event: value: Expected number, received boolean"
+    assert invalid.value.body["message"] == "Invalid metric event: value: Expected number, received boolean"
 
 
 def test_a_metric_value_may_be_an_integer() -> None:
@@ -214,9 +218,9 @@ def test_a_metric_value_may_be_an_integer() -> None:
 
 
 def test_deployment_validation_speaks_zod() -> None:
-    with pytest.raises(operyn.Invalid) as invalid:
+    with pytest.raises(Answer) as invalid:
         operyn.deployment({"service": "api", "gitHash": 1234, "metadata": "x"}, max_depth=4)
-    assert invalid.value.message == (
+    assert invalid.value.body["message"] == (
         "Invalid deployment event: version: Required; environment: Required; "
         "gitHash: Expected string, received number; metadata: Expected object, received string"
     )
@@ -224,18 +228,18 @@ def test_deployment_validation_speaks_zod() -> None:
 
 def test_prepare_rejections_use_operyn_field_names() -> None:
     invalid = operyn.rejection(operyn.LOG, {1: [("trace_id", "must not contain NUL characters")]}, batch=True)
-    assert invalid.message == "Invalid log event: [1].traceId: must not contain NUL characters"
+    assert invalid.body["message"] == "Invalid log event: [1].traceId: must not contain NUL characters"
     invalid = operyn.rejection(
         operyn.DEPLOYMENT, {0: [("release", "longer than 200 characters")]}, batch=False
     )
-    assert invalid.message == "Invalid deployment event: version: longer than 200 characters"
+    assert invalid.body["message"] == "Invalid deployment event: version: longer than 200 characters"
 
 
 def test_parse_reads_json_as_body_parser_does() -> None:
     assert operyn.parse(b"  \n") == {}
-    with pytest.raises(operyn.BodyRefused) as refused:
+    with pytest.raises(Answer) as refused:
         operyn.parse(b'{"service": "a",')
-    assert refused.value.message == "Unexpected end of JSON input"
+    assert refused.value.body["message"] == "Unexpected end of JSON input"
 
 
 @pytest.mark.parametrize(
@@ -249,9 +253,9 @@ def test_decode_inflates_what_body_parser_inflates(encoding: str, compress: Call
 def test_decode_refuses_what_body_parser_refuses() -> None:
     refusals = []
     for data, encoding in [(b"x", "br"), (gzip.compress(b"x" * 101), "gzip"), (b"not gzip", "gzip")]:
-        with pytest.raises(operyn.BodyRefused) as refused:
+        with pytest.raises(Answer) as refused:
             operyn.decode(data, encoding, 100)
-        refusals.append((refused.value.status, refused.value.message))
+        refusals.append((refused.value.status, refused.value.body["message"]))
     assert refusals == [
         (415, 'unsupported content encoding "br"'),
         (413, "request entity too large"),

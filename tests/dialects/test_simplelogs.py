@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from google.protobuf import json_format, timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.answer import Answer
 from server.dialects.simplelogs import translate as simplelogs
 from server.normalize import normalize
 from storage.events import EventRow
@@ -220,6 +222,73 @@ def test_a_standalone_start_closed_in_the_same_request_stays_standalone() -> Non
     assert (event.timing.standalone, event.timing.duration_ms) == (True, 3.0)
 
 
+def _translation(*entries: object, **top: object) -> simplelogs.Translation:
+    return simplelogs.to_events(simplelogs.validate(_body(*entries, **top), max_entries=100))
+
+
+def test_the_starts_and_ends_a_request_leaves_open_are_listed_for_later_requests() -> None:
+    translation = _translation(
+        {"key": "a", "touchpoint": "t", "startTime": T0, "standalone": True, "colour": "blue"},
+        {"key": "p", "startTime": T0},
+        {"key": "p", "endTime": T0 + 1},
+        {"message": "a log line"},
+        {"touchpoint": "cache/warm", "duration": 3},
+        {"startTime": T0},
+        {"key": "b", "endTime": T0 + 9},
+        {"endTime": T0 + 9},
+        source="client",
+    )
+
+    (start,) = translation.starts
+    assert (start.key, start.touchpoint, start.started_us) == ("a", "t", T0 * 1000)
+    assert orjson.loads(start.payload) == {
+        "touchpoint": "t",
+        "key": "a",
+        "startTime": T0,
+        "source": "client",
+        "standalone": True,
+    }, "the schema's fields, with the request's source"
+    (end,) = translation.ends
+    assert (end.key, end.touchpoint, end.index, end.source) == ("b", "", 5, "client")
+    assert translation.events[end.index].timing.correlation_key == "b"
+
+
+def test_an_end_makes_the_measurement_of_a_start_an_earlier_request_left_open() -> None:
+    earlier = _translation(
+        {
+            "key": "k",
+            "touchpoint": "jobs/nightly",
+            "message": "nightly",
+            "startTime": T0,
+            "standalone": True,
+            "metadata": {"from": "start", "n": 1},
+        },
+        source="client",
+    )
+    later = _translation({"message": "log"}, {"key": "k", "endTime": T0 + 250, "metadata": {"from": "end"}})
+    (start,) = earlier.starts
+
+    log, measurement = simplelogs.closing(later, [start.payload])
+
+    assert log == later.events[0]
+    assert _timing(measurement) == {
+        "touchpoint": "jobs/nightly",
+        "correlationKey": "k",
+        "startTime": "2024-06-20T16:13:20Z",
+        "endTime": "2024-06-20T16:13:20.250Z",
+        "durationMs": 250.0,
+        "standalone": True,
+        "metadata": {"from": "end", "n": 1.0},
+    }
+    assert (measurement.message, measurement.origin, _ms(measurement.occurred_at)) == (
+        "nightly",
+        "client",
+        T0,
+    )
+    _stored(measurement)
+    assert simplelogs.closing(later, [None]) == later.events, "an end that closed nothing stays as sent"
+
+
 def test_log_times_fall_back_to_the_batch_timestamp_then_to_receive_time() -> None:
     own, batch = _events(_body({"message": "own", "timestamp": T0 + 7}, {"message": "batch"}, timestamp=T0))
     (received,) = _events(_body({"message": "none"}))
@@ -298,13 +367,14 @@ def test_json_is_read_whatever_the_bytes_look_like_to_fetch() -> None:
     assert simplelogs.parse_json(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}, "a BOM is dropped"
     assert simplelogs.parse_json(b'{"a": "caf\xe9"}') == {"a": "caf\ufffd"}, "bad UTF-8 is replaced"
     for garbage in (b"", b"not json", b'{"a": 1', b"{'a': 1}", b"NaN"):
-        with pytest.raises(simplelogs.InvalidJson):
+        with pytest.raises(Answer, match="400"):
             simplelogs.parse_json(garbage)
 
 
 def test_seed_422_example_is_what_a_body_without_entries_gets() -> None:
-    invalid = simplelogs.validate({"key": "sk_x", "source": "server"}, max_entries=10)
-    assert isinstance(invalid, simplelogs.Invalid)
+    with pytest.raises(Answer, match="422") as refused:
+        simplelogs.validate({"key": "sk_x", "source": "server"}, max_entries=10)
+    invalid = refused.value
     assert invalid.body == _load("response_422.json")
 
 
@@ -376,8 +446,9 @@ def _errors(field_errors: dict[str, list[str]], form_errors: list[str] | None = 
     ],
 )
 def test_schema_errors_are_zod_flatten_bodies(doc: object, expected: dict[str, object]) -> None:
-    invalid = simplelogs.validate(doc, max_entries=3)
-    assert isinstance(invalid, simplelogs.Invalid)
+    with pytest.raises(Answer, match="422") as refused:
+        simplelogs.validate(doc, max_entries=3)
+    invalid = refused.value
     assert invalid.body == expected
     assert list(invalid.body["errors"]["fieldErrors"]) == list(  # type: ignore[index]
         expected["errors"]["fieldErrors"]  # type: ignore[index]

@@ -1,12 +1,15 @@
-"""LogStitch's events API over HTTP, shaped as @logstitch/sdk 0.2.0 sends it (compat.md §5.2): a
-single event object when one, an array otherwise, `idempotency_key` always set, Bearer keys. Each
-test runs in-process and through a gateway fronting ingestd over gRPC, on SQLite and PostgreSQL."""
+"""LogStitch's events API over HTTP, shaped as @logstitch/sdk 0.2.0 sends it
+(docs/vendors/logstitch.md §5): a single event object when one, an array otherwise,
+`idempotency_key` always set, Bearer keys. Each test runs in-process and through a gateway
+fronting ingestd over gRPC, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +228,48 @@ async def test_invalid_bodies_are_refused_whole_with_field_paths(http: Http) -> 
 
     status, listed = await call(http, "GET", EVENTS + "?limit=100")
     assert listed_ids(listed) == list(reversed(hundred["ids"])), "the refused batches stored nothing"
+
+
+#: LogStitch's one time format: JavaScript's `toISOString`.
+MILLISECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+async def test_every_time_in_an_answer_is_iso_8601_with_milliseconds(http: Http) -> None:
+    """docs/vendors/logstitch.md §8: events, keys, rules, webhooks and streams all write times as
+    JavaScript's `toISOString` does, a finer time cut to its millisecond."""
+    sent = event(key="t-1", occurred_at="2025-01-02T03:04:05.123456+01:00")
+    status, body = await call(http, "POST", EVENTS, sent)
+    assert status == 201, body
+    status, body = await call(http, "GET", EVENTS)
+    [listed] = body["events"]
+    assert listed["occurred_at"] == "2025-01-02T02:04:05.123Z"
+    times = [listed["received_at"]]
+
+    status, body = await call(
+        http,
+        "POST",
+        "/api/v1/keys",
+        {"project_id": "default", "type": "project", "name": "k"},
+        secret=MASTER_SECRET,
+    )
+    assert status == 201, body
+    status, body = await call(http, "GET", EVENTS, secret=body["key"])
+    assert status == 200
+    status, body = await call(http, "GET", "/api/v1/keys", secret=MASTER_SECRET)
+    times += [k[name] for k in body["keys"] for name in ("createdAt", "lastUsedAt") if k[name]]
+    for path, created in (
+        ("/api/v1/redaction/rules", {"type": "pattern", "name": "p", "pattern": "ACCT-[0-9]+"}),
+        ("/api/v1/alerts/webhooks", {"url": "https://93.184.216.34/hook"}),
+    ):
+        status, body = await call(http, "POST", path, created, secret=MASTER_SECRET)
+        assert status == 201, body
+        shown = body["rule"] if "rule" in body else body["webhook"]
+        times += [shown[name] for name in ("created_at", "updated_at") if name in shown]
+    token = str(uuid.uuid4())
+    status, body = await call(http, "POST", f"/api/v1/streams/{token}/events", event(key="s-1"), secret="")
+    assert status == 201, body
+    status, body = await call(http, "GET", f"/api/v1/streams/{token}/info", secret="")
+    times += [body["created_at"], body["expires_at"]]
+
+    assert len(times) >= 8
+    assert [t for t in times if not MILLISECONDS.fullmatch(t)] == []

@@ -293,11 +293,14 @@ async def test_failed_logins_open_an_alert_that_moves_open_acknowledged_resolved
     error = assert_error(body, "conflict")
     assert error["message"] == "Cannot transition alert from resolved to acknowledged"
     status, body = await call(http, "PATCH", path, {"status": "open"})
+    assert status == 409, body
+    assert assert_error(body, "conflict")["message"] == "Cannot transition alert from resolved to open"
+    status, body = await call(http, "PATCH", path, {"status": "closed"})
     assert status == 400
     assert assert_error(body, "validation_error")["details"] == [
         {
             "field": "status",
-            "message": "Invalid enum value. Expected 'acknowledged' | 'resolved', received 'open'",
+            "message": "Invalid enum value. Expected 'open' | 'acknowledged' | 'resolved', received 'closed'",
         }
     ]
     status, body = await call(http, "PATCH", path, {})
@@ -311,6 +314,33 @@ async def test_failed_logins_open_an_alert_that_moves_open_acknowledged_resolved
     assert [a["id"] for a in body["alerts"]] == [alert["id"]]
     status, body = await call(http, "GET", f"{ALERTS}?state=open")
     assert body["alerts"] == []
+
+
+async def test_an_acknowledged_alert_cannot_go_back_to_open_409_conflict(http: Http) -> None:
+    """docs/vendors/logstitch.md §13: only open→acknowledged and open|acknowledged→resolved; a move
+    back to `open` clashes with the alert's state, so it is 409 `conflict`, not a bad value."""
+    await fail_logins(http, "user_9")
+    status, body = await call(http, "GET", ALERTS)
+    [alert] = body["alerts"]
+    path = f"{ALERTS}/{alert['id']}"
+    status, body = await call(http, "PATCH", path, {"status": "open"})
+    assert status == 409, body
+    assert assert_error(body, "conflict")["message"] == "Cannot transition alert from open to open"
+    status, body = await call(http, "PATCH", path, {"status": "acknowledged"})
+    assert status == 200, body
+    acknowledged = body["alert"]
+
+    for change in ({"status": "open"}, {"state": "open"}):
+        status, body = await call(http, "PATCH", path, change)
+        assert status == 409, (change, body)
+        error = assert_error(body, "conflict")
+        assert error["message"] == "Cannot transition alert from acknowledged to open"
+        assert error["details"] == []
+    status, body = await call(http, "GET", ALERTS)
+    assert body["alerts"] == [acknowledged], "unchanged"
+    status, body = await call(http, "PATCH", f"{ALERTS}/al_unknown", {"status": "open"})
+    assert status == 404, body
+    assert_error(body, "not_found")
 
 
 async def test_a_disabled_rule_opens_nothing_and_a_custom_rule_fires(http: Http) -> None:

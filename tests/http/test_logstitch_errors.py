@@ -28,6 +28,32 @@ async def test_other_methods_on_the_events_path_answer_not_found(http: Http) -> 
         assert body["request_id"] == "req_r-404"
 
 
+async def test_an_unknown_path_under_api_v1_answers_not_found_in_logstitch_shape(http: Http) -> None:
+    """docs/vendors/logstitch.md §3.4: LogStitch serves its whole API under `/api/v1/` and answers
+    every error in its shape; the other vendors with routes there document none for an unknown
+    path. A known path with another method keeps its own vendor's answer, and a path elsewhere
+    the canonical `google.rpc.Status`."""
+    for method, path in (
+        ("GET", "/api/v1/nothing"),
+        ("POST", "/api/v1/events/extra"),
+        ("GET", "/api/v1/alerts/rules/auth_brute_force/history"),
+        ("DELETE", "/api/v1/"),
+        ("GET", "/api/v1/ingest_events/42/extra"),
+    ):
+        status, body = await call(http, method, path, headers={"X-Request-Id": "r-unknown"})
+        assert status == 404, (method, path, body)
+        error = assert_error(body, "not_found")
+        assert (error["message"], error["details"]) == ("Not found", [])
+        assert body["request_id"] == "req_r-unknown"
+
+    async with http.session.get(http.url("/api/v1/ingest_events"), headers=http.bearer()) as response:
+        assert response.status == 404
+        assert set(orjson.loads(await response.read())) == {"error"}, "Logister's own shape"
+    async with http.session.get(http.url("/api/v2/events"), headers=http.bearer()) as response:
+        assert response.status == 404
+        assert set(orjson.loads(await response.read())) == {"code", "message", "details"}
+
+
 async def test_a_body_over_the_cap_is_refused_before_it_is_read(http: Http) -> None:
     oversized = io.BytesIO(b'{"action": "' + b"x" * (4 * 1024 * 1024) + b'"}')
     status, body = await call(http, "POST", EVENTS, oversized)

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http
-from tests.http.test_logstitch import assert_error, call, event
+from tests.http.test_logstitch import assert_error, call, event, new_key
 
 KEYS = "/api/v1/keys"
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3,6}Z")
@@ -174,3 +174,42 @@ async def test_a_project_key_revokes_only_its_projects_keys_itself_included(http
     assert status == 200 and revoked["revoked"] is True
     status, refused = await call(http, "DELETE", f"{KEYS}/key_unknown", secret=MASTER_SECRET)
     assert status == 404 and assert_error(refused, "not_found")
+
+
+async def test_a_project_key_lists_its_projects_keys_not_the_organizations(http: Http) -> None:
+    """docs/vendors/logstitch.md §9.2: the decision where the document's one line says "all API
+    keys for your organization": a project key sees the keys of its own project only (the ones it
+    may revoke), never the master key nor another project's or another vendor's keys; a master key
+    sees them all."""
+    await create_project(http, "other")
+    mine = await create_key(http, name="mine")
+    elsewhere = await create_key(http, project="other", name="elsewhere")
+    await new_key(http, "API_KEY_KIND_SERVER", project="other")
+
+    everything = {k["id"]: k["type"] for k in (await listed(http))["keys"]}
+    assert {mine["id"], elsewhere["id"]} <= set(everything)
+    assert {"master", "project", "server"} <= set(everything.values())
+
+    own = {k["id"]: k["type"] for k in (await listed(http, secret=mine["key"]))["keys"]}
+    assert mine["id"] in own and elsewhere["id"] not in own
+    assert set(own.values()) == {"project"}, "no master key, no other vendor's key"
+    assert set(own) < set(everything)
+
+
+async def test_reads_with_a_key_move_its_last_use_once_a_minute_at_most(http: Http) -> None:
+    """docs/vendors/logstitch.md §9.3: `lastUsedAt` is when the key last authenticated a call,
+    a read as much as a write, recorded to within a minute so a busy key costs no write per call."""
+    reader = await create_key(http, name="reader")
+
+    def last_used(keys: dict[str, Any]) -> Any:
+        return next(k["lastUsedAt"] for k in keys["keys"] if k["id"] == reader["id"])
+
+    assert last_used(await listed(http)) is None
+    for path in ("/api/v1/events", "/api/v1/alerts", "/api/v1/redaction/rules"):
+        status, body = await call(http, "GET", path, secret=reader["key"])
+        assert status == 200, (path, body)
+        first = last_used(await listed(http))
+        assert first is not None and ISO.fullmatch(first), path
+    status, _ = await call(http, "GET", "/api/v1/events", secret=reader["key"])
+    assert status == 200
+    assert last_used(await listed(http)) == first, "not again within the minute"

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
@@ -248,3 +249,47 @@ async def test_an_alert_is_delivered_signed_and_logged(loopback: Http) -> None:
     status, body = await master(http, "GET", f"{deliveries}?limit=0")
     assert status == 400
     assert_error(body, "validation_error")
+
+
+async def test_a_logstitch_webhook_receives_the_alert_as_the_alerts_api_shows_it(loopback: Http) -> None:
+    """docs/vendors/logstitch.md §14: a webhook registered here gets `status` and `evt_` ids, as
+    `GET /api/v1/alerts` shows the alert; one registered through ingestd's own API keeps the
+    README's body (`state`, bare event ids) for the same alert."""
+    http = loopback
+    async with receiver() as logstitch_target, receiver() as ingestd_target:
+        status, body = await master(http, "POST", WEBHOOKS, {"url": logstitch_target.url})
+        assert status == 201, body
+        secret = body["webhook"]["secret"]
+        async with http.session.post(
+            http.url("/v1/projects/default/webhooks"),
+            json={"url": ingestd_target.url},
+            headers=http.bearer(MASTER_SECRET),
+        ) as response:
+            assert response.status == 200, await response.text()
+
+        await fail_logins(http, "user_3")
+        status, body = await call(http, "GET", ALERTS)
+        [alert] = body["alerts"]
+        async with asyncio.timeout(10):  # waiting for the delivery loop's effect, not a window
+            while True:
+                if logstitch_target.received and ingestd_target.received:
+                    break
+                await asyncio.sleep(0.02)
+
+    [(headers, sent)] = logstitch_target.received
+    delivered = orjson.loads(sent)
+    assert set(delivered) == {"id", "type", "created_at", "project", "alert"}
+    assert (delivered["type"], delivered["project"]) == ("alert.opened", "default")
+    assert delivered["alert"] == alert
+    assert delivered["alert"]["status"] == "open" and "state" not in delivered["alert"]
+    assert delivered["alert"]["event_ids"] and all(
+        i.startswith("evt_") for i in delivered["alert"]["event_ids"]
+    )
+    signed = f"{headers['X-Ingestd-Timestamp']}.".encode() + sent
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["X-Ingestd-Signature"], f"v1={expected}"), "signed as sent"
+
+    [(_, canonical)] = ingestd_target.received
+    ingestd_alert = orjson.loads(canonical)["alert"]
+    assert ingestd_alert["state"] == "open" and "status" not in ingestd_alert
+    assert ["evt_" + i.replace("-", "") for i in ingestd_alert["event_ids"]] == alert["event_ids"]

@@ -1,4 +1,4 @@
-"""Operyn's ingestion API over HTTP (shared/seeds/002, compat.md §4): the seed's curl examples sent
+"""Operyn's ingestion API over HTTP (docs/vendors/operyn.md): the document's curl examples sent
 as written, every documented and chosen status, the default organization's service limit and
 open mode. Each test runs in-process and through a gateway fronting ingestd over gRPC, on SQLite
 and PostgreSQL, and reads what it stored back through EventService."""
@@ -286,18 +286,59 @@ async def test_the_default_organization_holds_five_services_per_project(http: Ht
     status, _ = await post(http, "/events/logs/batch", [log("s1"), log(other[1], "refused with its batch")])
     assert status == 403
     assert (await post(http, "/events/logs", log(" s1 ")))[0] == 202, "a known service, trimmed"
-    # With its organization, a key is not limited; its service then counts as stored.
+    # With its organization, a key is not limited, and the service is that organization's: the
+    # default organization, already full, still refuses it (docs/vendors/operyn.md §5).
     deploy = {"service": other[0], "version": "v1", "environment": "prod"}
     assert (await post(http, "/events/deployments", deploy, key=keyed, org=ORG))[0] == 202
-    assert (await post(http, "/events/logs", log(other[0])))[0] == 202
+    assert (await post(http, "/events/logs", log(other[0])))[0] == 403
 
-    # A second node with an empty cache counts what the first stored.
+    # A second node with an empty cache counts what the first claimed.
     second = make_settings(http.running.settings.database_url, migrate_on_start=False)
     async with http_gateway(second, "inprocess") as node:
         assert (await post(node, "/events/logs", log(other[1])))[0] == 403
-        assert (await post(node, "/events/logs", log(other[0])))[0] == 202
+        assert (await post(node, "/events/logs", log(admitted)))[0] == 202
 
     events = await stored(http)
     assert {e["service"] for e in events} == {"s1", "s2", "s3", "s4", admitted, other[0]}
     assert "refused with its batch" not in {e.get("message") for e in events}
-    assert len(events) == 4 + 1 + 1 + 1 + 1 + 1
+    assert len(events) == 4 + 1 + 1 + 1 + 1
+
+
+async def test_services_sent_with_an_organization_take_no_place_in_the_default_organization(
+    http: Http,
+) -> None:
+    """docs/vendors/operyn.md §5: only services sent without `x-organization-id` count toward the
+    default organization's five, on every node."""
+    _, keyed = await new_key(http)
+    named = [log(f"org-{n}") for n in range(6)]
+    assert await post(http, "/events/logs/batch", named, key=keyed, org=ORG) == (202, {"accepted": 6})
+
+    assert (await post(http, "/events/logs", log("d1")))[0] == 202
+    second = make_settings(http.running.settings.database_url, migrate_on_start=False)
+    async with http_gateway(second, "inprocess") as node:
+        assert await post(node, "/events/logs/batch", [log("d2"), log("d3")]) == (202, {"accepted": 2})
+        # Three new services race, on two nodes, for the last two places: exactly two get them.
+        contenders = ("d4", "d5", "d6")
+        racing = await asyncio.gather(
+            post(http, "/events/logs", log("d4")),
+            post(node, "/events/logs", log("d5")),
+            post(node, "/events/logs/batch", [log("d6"), log("d1")]),
+        )
+        assert sorted(status for status, _ in racing) == [202, 202, 403]
+        held = [
+            "d1",
+            "d2",
+            "d3",
+            *(s for s, (status, _) in zip(contenders, racing, strict=True) if status == 202),
+        ]
+        for client in (http, node):
+            assert [(await post(client, "/events/logs", log(s)))[0] for s in held] == [202] * 5
+            assert (await post(client, "/events/logs", log("d7")))[0] == 403
+            # An organization's service is a new one to the default organization.
+            assert (await post(client, "/events/logs", log("org-0")))[0] == 403
+            assert (await post(client, "/events/logs", log("org-0"), key=keyed, org=ORG))[0] == 202
+
+    events = await stored(http)
+    assert {e["service"] for e in events} == {f"org-{n}" for n in range(6)} | set(held)
+    raced = sum(n for n, (status, _) in zip((1, 1, 2), racing, strict=True) if status == 202)
+    assert len(events) == 6 + 1 + 2 + raced + 2 * (5 + 1)

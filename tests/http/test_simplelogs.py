@@ -1,6 +1,6 @@
-"""SimpleLogs' `POST /api/v1/enqueue` over HTTP: the seed's bodies, the check order
-(400 → 422 → 401 → 403 → 202), client-key origins, CORS for browsers, and every accepted entry read
-back through EventService over gRPC and HTTP."""
+"""SimpleLogs' `POST /api/v1/enqueue` over HTTP (docs/vendors/simplelogs.md): the seed's bodies,
+the check order (400 → 422 → 401 → 403 → 202), client-key origins, CORS for browsers, and every
+accepted entry read back through EventService over gRPC and HTTP."""
 
 from __future__ import annotations
 
@@ -180,7 +180,8 @@ async def test_timing_entries_pair_within_a_request_and_read_back(sl: SimpleLogs
 
 
 async def test_a_beacon_from_an_allowed_origin_is_processed_with_cors_headers(sl: SimpleLogs) -> None:
-    # navigator.sendBeacon(url, string): text/plain, credentialed, no preflight (compat.md §6.3).
+    # navigator.sendBeacon(url, string): text/plain, credentialed, no preflight
+    # (docs/vendors/simplelogs.md §7).
     sent = orjson.dumps(body(sl.client_key, {"message": "beacon", "level": "info"}, source="client"))
     headers = {"Content-Type": BEACON, "Origin": APP_ORIGIN, "Cookie": "session=abc"}
 

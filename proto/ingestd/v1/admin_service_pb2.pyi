@@ -173,12 +173,14 @@ class CreateApiKeyRequest(_message.Message):
     def __init__(self, organization: _Optional[str] = ..., kind: _Optional[_Union[ApiKeyKind, str]] = ..., project: _Optional[str] = ..., name: _Optional[str] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., vendor_organization: _Optional[str] = ..., test: _Optional[bool] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
-    __slots__ = ("api_key", "secret")
+    __slots__ = ("api_key", "secret", "dsn")
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
+    DSN_FIELD_NUMBER: _ClassVar[int]
     api_key: ApiKey
     secret: str
-    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+    dsn: str
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret: _Optional[str] = ..., dsn: _Optional[str] = ...) -> None: ...
 
 class ListApiKeysRequest(_message.Message):
     __slots__ = ("organization", "project", "page_size", "page_token")

@@ -145,6 +145,12 @@ class AdminServiceServicer:
 
     def CreateProject(self, request, context):
         """Creates a project in an organization.
+
+        Project ids are unique across the server, like Google Cloud project ids: every project route
+        names a project by its id alone. An id that any organization holds answers ALREADY_EXISTS,
+        which tells the caller only that the id is taken, never by whom or anything in it. Every other
+        call answers a key of another organization alike for that project and for a project that does
+        not exist (PERMISSION_DENIED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

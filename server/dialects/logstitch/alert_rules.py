@@ -1,5 +1,4 @@
-"""LogStitch's alert rules: /api/v1/alerts/rules[/:id], and the Zod-style field checks that its
-alerts and webhooks endpoints share.
+"""LogStitch's alert rules: /api/v1/alerts/rules[/:id] (docs/vendors/logstitch.md §12).
 
 Keys: listing takes a master or project key; create, update (PATCH) and delete take a master key
 only (a project key: 403 `forbidden`). A master key addresses the `project_id` query parameter's
@@ -18,7 +17,8 @@ detection rules (`auth_brute_force`, ...) appear exactly so. Choices where inges
   `field_equals`, and `detector` (such as `new_fingerprint`; see `server.alerting.catalog`).
 
 Requests and answers:
-- GET 200 `{"rules": [...], "request_id"}`: the built-ins, then custom rules oldest first.
+- GET 200 `{"rules": [...], "cursor", "has_more", "request_id"}`: the built-ins, then custom rules
+  oldest first, with `limit` and `cursor` as every LogStitch list.
 - POST 201 `{"rule": {...}, "request_id"}` from `{name (1-100 characters), action_pattern (a
   glob, 1 character or more), threshold (an integer, 1 or more), window_seconds (an integer, 60 to
   3,600), group_by ("actor_id"|"tenant_id"), severity, cooldown_seconds? (an integer, 0 to
@@ -40,26 +40,25 @@ Requests and answers:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import alerting_pb2 as A
 from ingestd.v1 import event_pb2 as E
 from server.alerting import catalog
-from server.dialects.base import VendorContext, method
-from server.dialects.common import zod_expected, zod_type
-from server.dialects.logstitch.common import (
-    SERVICE,
-    Refusal,
-    answer,
-    authenticate,
+from server.dialects.base import VendorContext
+from server.dialects.logstitch.calls import authenticate, endpoints, project_of, respond
+from server.dialects.logstitch.common import INVALID_QUERY, Detail, error, timestamp, validation_error
+from server.dialects.logstitch.pages import LISTED_ID, page_of, read_page
+from server.dialects.logstitch.severity import SEVERITIES, SEVERITY_NAMES
+from server.dialects.logstitch.validation import (
+    invalid,
     object_body,
-    project_of,
-    refuse,
+    read_bool,
+    read_enum,
+    read_integer,
+    read_string,
 )
-from server.dialects.logstitch.query import format_timestamp
-from server.dialects.logstitch.translate import Detail
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from server.keys import MASTER, PROJECT
 from server.pipeline import Call, Endpoint
@@ -68,16 +67,7 @@ MAX_NAME_CHARS = 100
 MIN_WINDOW_S = 60
 MAX_WINDOW_S = 3600
 MAX_COOLDOWN_S = 604_800
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
 
-SEVERITIES = {
-    "low": A.ALERT_SEVERITY_LOW,
-    "medium": A.ALERT_SEVERITY_MEDIUM,
-    "high": A.ALERT_SEVERITY_HIGH,
-    "critical": A.ALERT_SEVERITY_CRITICAL,
-}
-SEVERITY_NAMES = {number: name for name, number in SEVERITIES.items()}
 _TYPE_NAMES = {A.ALERT_RULE_TYPE_BUILTIN: "builtin", A.ALERT_RULE_TYPE_CUSTOM: "custom"}
 _GROUP_BY = ("actor_id", "tenant_id")
 _WRITABLE = (
@@ -106,87 +96,80 @@ class LogStitchAlertRulesServicer:
         self._context = context
 
     def endpoints(self) -> list[Endpoint]:
-        return [
-            Endpoint(method(SERVICE, "ListAlertRules"), self.list_alert_rules, handler_auth=True),
-            Endpoint(method(SERVICE, "CreateAlertRule"), self.create_alert_rule, handler_auth=True),
-            Endpoint(method(SERVICE, "UpdateAlertRule"), self.update_alert_rule, handler_auth=True),
-            Endpoint(method(SERVICE, "DeleteAlertRule"), self.delete_alert_rule, handler_auth=True),
-        ]
+        return endpoints(
+            {
+                "ListAlertRules": self.list_alert_rules,
+                "CreateAlertRule": self.create_alert_rule,
+                "UpdateAlertRule": self.update_alert_rule,
+                "DeleteAlertRule": self.delete_alert_rule,
+            }
+        )
 
     async def list_alert_rules(
         self, call: Call, request: pb.ListAlertRulesRequest
     ) -> pb.ListAlertRulesResponse:
-        try:
-            principal = await authenticate(call, (MASTER, PROJECT))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-        except Refusal as refusal:
-            return refuse(call, pb.ListAlertRulesResponse, refusal)
-        rules = await self._context.alerting.rules.list_rules(project)
-        call.log.update(project=project, returned=len(rules))
-        return answer(call, pb.ListAlertRulesResponse, 200, {"rules": [shown(r) for r in rules]})
+        principal = await authenticate(call, (MASTER, PROJECT))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        found: list[Detail] = []
+        limit, after = read_page(request.limit, request.cursor, LISTED_ID, found)
+        if found:
+            raise validation_error(found, INVALID_QUERY)
+        page = page_of(await self._context.alerting.rules.list_rules(project), _rule_id, after, limit)
+        call.log.update(project=project, returned=len(page.items))
+        body = {"rules": [shown(r) for r in page.items], **page.fields()}
+        return respond(call, pb.ListAlertRulesResponse, 200, body)
 
     async def create_alert_rule(
         self, call: Call, request: pb.CreateAlertRuleRequest
     ) -> pb.CreateAlertRuleResponse:
-        try:
-            principal = await authenticate(call, (MASTER,))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            body = object_body(request.body.data)
-            found: list[Detail] = [(key, "Required") for key in _REQUIRED if key not in body]
-            rule = A.AlertRule(
-                condition=A.AlertCondition(kinds=[E.KIND_AUDIT]),
-                enabled=True,
-                cooldown_seconds=catalog.DEFAULT_COOLDOWN_S,
-            )
-            _apply(body, rule, found)
-            if found:
-                raise Refusal(400, "validation_error", "Invalid request body", found)
-            created = await _domain(self._context.alerting.rules.create_rule(project, rule))
-        except Refusal as refusal:
-            return refuse(call, pb.CreateAlertRuleResponse, refusal)
+        principal = await authenticate(call, (MASTER,))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        body = object_body(request.body.data)
+        found: list[Detail] = [(key, "Required") for key in _REQUIRED if key not in body]
+        rule = A.AlertRule(
+            condition=A.AlertCondition(kinds=[E.KIND_AUDIT]),
+            enabled=True,
+            cooldown_seconds=catalog.DEFAULT_COOLDOWN_S,
+        )
+        _apply(body, rule, found)
+        if found:
+            raise validation_error(found)
+        created = await _domain(self._context.alerting.rules.create_rule(project, rule))
         call.log.update(project=project, rule=created.id)
-        return answer(call, pb.CreateAlertRuleResponse, 201, {"rule": shown(created)})
+        return respond(call, pb.CreateAlertRuleResponse, 201, {"rule": shown(created)})
 
     async def update_alert_rule(
         self, call: Call, request: pb.UpdateAlertRuleRequest
     ) -> pb.UpdateAlertRuleResponse:
-        try:
-            principal = await authenticate(call, (MASTER,))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            body = object_body(request.body.data)
-            found: list[Detail] = [
-                (k, "Unrecognized key") for k in body if k not in _WRITABLE and k not in _IGNORED_ON_UPDATE
-            ]
-            keys = [k for k in _WRITABLE if k in body]
-            if request.id in catalog.BUILTIN_IDS:
-                message = "Built-in rules only allow changing enabled and cooldown_seconds"
-                found.extend((k, message) for k in keys if k not in _BUILTIN_WRITABLE)
-            update = A.AlertRule()
-            _apply(body, update, found)
-            if not keys and not found:
-                found.append(("", "Set at least one of: " + ", ".join(_WRITABLE)))
-            if found:
-                raise Refusal(400, "validation_error", "Invalid request body", found)
-            mask = ["condition.action_pattern" if k == "action_pattern" else k for k in keys]
-            updated = await _domain(
-                self._context.alerting.rules.update_rule(project, request.id, update, mask)
-            )
-        except Refusal as refusal:
-            return refuse(call, pb.UpdateAlertRuleResponse, refusal)
+        principal = await authenticate(call, (MASTER,))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        body = object_body(request.body.data)
+        found: list[Detail] = [
+            (k, "Unrecognized key") for k in body if k not in _WRITABLE and k not in _IGNORED_ON_UPDATE
+        ]
+        keys = [k for k in _WRITABLE if k in body]
+        if request.id in catalog.BUILTIN_IDS:
+            message = "Built-in rules only allow changing enabled and cooldown_seconds"
+            found.extend((k, message) for k in keys if k not in _BUILTIN_WRITABLE)
+        update = A.AlertRule()
+        _apply(body, update, found)
+        if not keys and not found:
+            found.append(("", "Set at least one of: " + ", ".join(_WRITABLE)))
+        if found:
+            raise validation_error(found)
+        mask = ["condition.action_pattern" if k == "action_pattern" else k for k in keys]
+        updated = await _domain(self._context.alerting.rules.update_rule(project, request.id, update, mask))
         call.log.update(project=project, rule=updated.id)
-        return answer(call, pb.UpdateAlertRuleResponse, 200, {"rule": shown(updated)})
+        return respond(call, pb.UpdateAlertRuleResponse, 200, {"rule": shown(updated)})
 
     async def delete_alert_rule(
         self, call: Call, request: pb.DeleteAlertRuleRequest
     ) -> pb.DeleteAlertRuleResponse:
-        try:
-            principal = await authenticate(call, (MASTER,))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            await _domain(self._context.alerting.rules.delete_rule(project, request.id))
-        except Refusal as refusal:
-            return refuse(call, pb.DeleteAlertRuleResponse, refusal)
+        principal = await authenticate(call, (MASTER,))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        await _domain(self._context.alerting.rules.delete_rule(project, request.id))
         call.log.update(project=project, rule=request.id)
-        return answer(call, pb.DeleteAlertRuleResponse, 200, {"id": request.id, "deleted": True})
+        return respond(call, pb.DeleteAlertRuleResponse, 200, {"id": request.id, "deleted": True})
 
 
 def shown(rule: A.AlertRule) -> dict[str, Any]:
@@ -205,7 +188,7 @@ def shown(rule: A.AlertRule) -> dict[str, Any]:
         "cooldown_seconds": rule.cooldown_seconds,
     }
     if rule.type == A.ALERT_RULE_TYPE_CUSTOM and rule.HasField("create_time"):
-        out["created_at"] = format_timestamp(rule.create_time)
+        out["created_at"] = timestamp(rule.create_time)
     if list(condition.kinds) != [E.KIND_AUDIT]:
         out["kinds"] = [E.Kind.Name(k).removeprefix("KIND_").lower() for k in condition.kinds]
     for key in ("category", "service", "environment"):
@@ -218,6 +201,10 @@ def shown(rule: A.AlertRule) -> dict[str, Any]:
     if rule.detector:
         out["detector"] = rule.detector
     return out
+
+
+def _rule_id(rule: A.AlertRule) -> str:
+    return rule.id
 
 
 def _apply(body: dict[str, Any], rule: A.AlertRule, found: list[Detail]) -> None:
@@ -249,20 +236,20 @@ def _apply(body: dict[str, Any], rule: A.AlertRule, found: list[Detail]) -> None
 
 
 async def _domain(awaitable: Any) -> Any:
-    """The domain call's result, its errors turned into LogStitch refusals."""
+    """The domain call's result, its errors turned into LogStitch's answers."""
     try:
         return await awaitable
     except InvalidArgument as exc:
         raise invalid(exc) from None
     except FailedPrecondition:  # BUILTIN_RULE: the only precondition of rule CRUD
-        raise Refusal(
+        raise error(
             400,
             "validation_error",
             "Built-in rules cannot be deleted",
             [("id", "Built-in rules cannot be deleted; disable them with PATCH instead")],
         ) from None
     except NotFound:
-        raise Refusal(404, "not_found", "Alert rule not found") from None
+        raise error(404, "not_found", "Alert rule not found") from None
     except ResourceExhausted as exc:
         if exc.reason != "ALERT_RULE_LIMIT_REACHED":
             raise
@@ -271,111 +258,4 @@ async def _domain(awaitable: Any) -> Any:
             f"This project has reached its limit of {limit} custom alert rules; "
             "custom alert rules beyond it need a paid plan"
         )
-        raise Refusal(403, "alert_rule_limit_reached", message) from None
-
-
-# --- Field checks shared by the alert rule, alert and webhook endpoints ------------------------
-
-
-def invalid(exc: InvalidArgument) -> Refusal:
-    """The 400 `validation_error` for a domain InvalidArgument, fields named as the body's keys
-    (`condition.action_pattern` → `action_pattern`, `update.url` → `url`, `update_mask` → ``)."""
-    details = []
-    for field, description in exc.violations:
-        head, _, rest = field.partition(".")
-        if head in ("rule", "update", "webhook") and rest:
-            field = rest
-        field = field.removeprefix("condition.")
-        details.append(("" if field in ("update", "update_mask") else field, description))
-    return Refusal(400, "validation_error", "Invalid request body", details)
-
-
-def read_string(
-    body: dict[str, Any], name: str, found: list[Detail], *, min_chars: int = 0, max_chars: int | None = None
-) -> str | None:
-    """The string at `name`, or None when absent or bad (listed in `found`)."""
-    if name not in body:
-        return None
-    value = body[name]
-    if not isinstance(value, str):
-        found.append((name, zod_expected("string", value)))
-    elif len(value) < min_chars:
-        found.append((name, f"String must contain at least {min_chars} character(s)"))
-    elif max_chars is not None and len(value) > max_chars:
-        found.append((name, f"String must contain at most {max_chars} character(s)"))
-    else:
-        return value
-    return None
-
-
-_MAX_SAFE_INTEGER = 2**53 - 1
-
-
-def read_integer(
-    body: dict[str, Any],
-    name: str,
-    found: list[Detail],
-    *,
-    minimum: int,
-    maximum: int | None = None,
-    positive: bool = False,
-) -> int | None:
-    """The whole number at `name` within [minimum, maximum], or None when absent or bad.
-    `positive` words the lower bound as Zod's `.positive()` does."""
-    if name not in body:
-        return None
-    value = body[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        found.append((name, zod_expected("number", value)))
-    elif isinstance(value, float) and not value.is_integer():
-        found.append((name, "Expected integer, received float"))
-    elif value < minimum:
-        bound = "greater than 0" if positive else f"greater than or equal to {minimum}"
-        found.append((name, f"Number must be {bound}"))
-    elif value > (maximum := _MAX_SAFE_INTEGER if maximum is None else maximum):
-        # Unbounded in the document, but a JavaScript integer (Zod's `.int()`) is a safe one.
-        found.append((name, f"Number must be less than or equal to {maximum}"))
-    else:
-        return int(value)
-    return None
-
-
-def read_enum(body: dict[str, Any], name: str, allowed: Sequence[str], found: list[Detail]) -> str | None:
-    """The value at `name` if it is one of `allowed`, or None when absent or bad."""
-    if name not in body:
-        return None
-    value = body[name]
-    expected = " | ".join(f"'{a}'" for a in allowed)
-    if not isinstance(value, str):
-        found.append((name, f"Expected {expected}, received {zod_type(value)}"))
-        return None
-    if value not in allowed:
-        found.append((name, f"Invalid enum value. Expected {expected}, received '{value}'"))
-        return None
-    return value
-
-
-def read_bool(body: dict[str, Any], name: str, found: list[Detail]) -> bool | None:
-    """The boolean at `name`, or None when absent or bad."""
-    if name not in body:
-        return None
-    value = body[name]
-    if isinstance(value, bool):
-        return value
-    found.append((name, zod_expected("boolean", value)))
-    return None
-
-
-def read_limit(text: str, found: list[Detail]) -> int:
-    """A page size from the query text, as the events listing reads it: 1 to 100, default 50."""
-    if not text:
-        return DEFAULT_LIMIT
-    if not text.isascii() or not text.isdigit():
-        found.append(("limit", "Expected integer, received string"))
-        return DEFAULT_LIMIT
-    value = int(text)
-    if value < 1:
-        found.append(("limit", "Number must be greater than or equal to 1"))
-    elif value > MAX_LIMIT:
-        found.append(("limit", f"Number must be less than or equal to {MAX_LIMIT}"))
-    return value
+        raise error(403, "alert_rule_limit_reached", message) from None

@@ -1,6 +1,4 @@
-"""LogStitch's alerts API: /api/v1/alerts[/:id] here; its rules (/api/v1/alerts/rules) in
-`logstitch_alert_rules_service` and webhooks (/api/v1/alerts/webhooks) in
-`logstitch_webhooks_service`, whose endpoints this servicer registers with its own.
+"""LogStitch's alerts API: /api/v1/alerts[/:id] (docs/vendors/logstitch.md §13).
 
 Keys: a master or project key; a master key addresses the `project_id` query parameter's
 project, else `default`.
@@ -17,45 +15,30 @@ and incident APIs name it; it is not repeated as `state`.
   and `end_date` (ISO 8601, both inclusive, on the time the alert opened); `limit` (1-100, default
   50) and `cursor`, as the events listing reads them. A bad value: 400 `validation_error` with a
   detail per parameter.
-- PATCH /api/v1/alerts/:id `{"status": "acknowledged"|"resolved"}` (or `state`) → 200 `{"alert":
-  {...}, "request_id"}`. A move other than open→acknowledged or open|acknowledged→resolved: 409
-  `conflict` ("Cannot transition alert from resolved to acknowledged"), LogStitch's documented code
-  for a request that clashes with the resource's state. An unknown alert: 404 `not_found`.
+- PATCH /api/v1/alerts/:id `{"status": "open"|"acknowledged"|"resolved"}` (or `state`) → 200
+  `{"alert": {...}, "request_id"}`. A move other than open→acknowledged or
+  open|acknowledged→resolved, back to `open` included: 409 `conflict` ("Cannot transition alert
+  from resolved to acknowledged"), LogStitch's documented code for a request that clashes with the
+  resource's state; `status` is one of the three states, so only another value is a 400
+  `validation_error`. An unknown alert: 404 `not_found`.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import alerting_pb2 as A
 from server.alerting.alerts import AlertFilter
-from server.dialects.base import VendorContext, method
+from server.dialects.answer import Answer
+from server.dialects.base import VendorContext
 from server.dialects.logstitch import translate as logstitch
-from server.dialects.logstitch.alert_rules import (
-    SEVERITIES,
-    SEVERITY_NAMES,
-    LogStitchAlertRulesServicer,
-    invalid,
-    read_enum,
-    read_limit,
-)
-from server.dialects.logstitch.common import (
-    SERVICE,
-    Refusal,
-    answer,
-    authenticate,
-    decode_cursor,
-    encode_cursor,
-    object_body,
-    project_of,
-    refuse,
-)
-from server.dialects.logstitch.query import format_timestamp
-from server.dialects.logstitch.translate import Detail
-from server.dialects.logstitch.webhooks import LogStitchWebhooksServicer
+from server.dialects.logstitch.calls import authenticate, endpoints, project_of, respond
+from server.dialects.logstitch.common import INVALID_QUERY, Detail, error, timestamp, validation_error
+from server.dialects.logstitch.pages import encode_cursor, read_page
+from server.dialects.logstitch.severity import SEVERITIES, SEVERITY_NAMES
+from server.dialects.logstitch.validation import invalid, object_body, read_date_us, read_enum
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.keys import MASTER, PROJECT
 from server.pipeline import Call, Endpoint
@@ -66,65 +49,52 @@ STATES = {
     "resolved": A.ALERT_STATE_RESOLVED,
 }
 _STATE_NAMES = {number: name for name, number in STATES.items()}
-_TARGETS = ("acknowledged", "resolved")
 _ALERT_ID = re.compile(r"al_[0-9A-Za-z_-]{1,60}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class LogStitchAlertsServicer:
-    """The alerts endpoints of LogStitchService, with its rule and webhook endpoints."""
+    """The alerts endpoints of LogStitchService."""
 
     def __init__(self, context: VendorContext) -> None:
         self._context = context
 
     def endpoints(self) -> list[Endpoint]:
-        return [
-            Endpoint(method(SERVICE, "ListAlerts"), self.list_alerts, handler_auth=True),
-            Endpoint(method(SERVICE, "UpdateAlert"), self.update_alert, handler_auth=True),
-            *LogStitchAlertRulesServicer(self._context).endpoints(),
-            *LogStitchWebhooksServicer(self._context).endpoints(),
-        ]
+        return endpoints({"ListAlerts": self.list_alerts, "UpdateAlert": self.update_alert})
 
     async def list_alerts(self, call: Call, request: pb.ListAlertsRequest) -> pb.ListAlertsResponse:
-        try:
-            principal = await authenticate(call, (MASTER, PROJECT))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            where, limit, after = _query(request)
-            alerts, next_after = await self._context.alerting.alerts.list_alerts(
-                project, where, limit=limit, after=after
-            )
-        except Refusal as refusal:
-            return refuse(call, pb.ListAlertsResponse, refusal)
+        principal = await authenticate(call, (MASTER, PROJECT))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        where, limit, after = _query(request)
+        alerts, next_after = await self._context.alerting.alerts.list_alerts(
+            project, where, limit=limit, after=after
+        )
         call.log.update(project=project, returned=len(alerts))
         body = {
             "alerts": [shown(a) for a in alerts],
             "cursor": encode_cursor(next_after) if next_after else None,
             "has_more": next_after is not None,
         }
-        return answer(call, pb.ListAlertsResponse, 200, body)
+        return respond(call, pb.ListAlertsResponse, 200, body)
 
     async def update_alert(self, call: Call, request: pb.UpdateAlertRequest) -> pb.UpdateAlertResponse:
-        try:
-            principal = await authenticate(call, (MASTER, PROJECT))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            body = object_body(request.body.data)
-            key = "status" if "status" in body or "state" not in body else "state"
-            found: list[Detail] = [] if key in body else [("status", "Required")]
-            target = read_enum(body, key, _TARGETS, found)
-            if found or target is None:
-                raise Refusal(400, "validation_error", "Invalid request body", found)
-            alert = await _transition(self._context, project, request.id, STATES[target])
-        except Refusal as refusal:
-            return refuse(call, pb.UpdateAlertResponse, refusal)
+        principal = await authenticate(call, (MASTER, PROJECT))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        body = object_body(request.body.data)
+        key = "status" if "status" in body or "state" not in body else "state"
+        found: list[Detail] = [] if key in body else [("status", "Required")]
+        target = read_enum(body, key, tuple(STATES), found)
+        if found or target is None:
+            raise validation_error(found)
+        alert = await _transition(self._context, project, request.id, STATES[target])
         call.log.update(project=project, alert=alert.id, state=target)
-        return answer(call, pb.UpdateAlertResponse, 200, {"alert": shown(alert)})
+        return respond(call, pb.UpdateAlertResponse, 200, {"alert": shown(alert)})
 
 
 def shown(alert: A.Alert) -> dict[str, Any]:
     """An alert in LogStitch's shape."""
 
     def time(name: str) -> str | None:
-        return format_timestamp(getattr(alert, name)) if alert.HasField(name) else None
+        return timestamp(getattr(alert, name)) if alert.HasField(name) else None
 
     return {
         "id": alert.id,
@@ -146,7 +116,7 @@ def _query(request: pb.ListAlertsRequest) -> tuple[AlertFilter, int, str | None]
     """The filter, page size and `after` id of a list request.
 
     Raises:
-        Refusal: 400 `validation_error`, a detail per bad parameter.
+        Answer: 400 `validation_error`, a detail per bad parameter.
     """
     found: list[Detail] = []
     # `state` is the name some clients use for `status`; a detail names it `status` either way.
@@ -154,14 +124,11 @@ def _query(request: pb.ListAlertsRequest) -> tuple[AlertFilter, int, str | None]
     params = {name: value for name, value in given if value}
     state = read_enum(params, "status", tuple(STATES), found)
     severity = read_enum(params, "severity", tuple(SEVERITIES), found)
-    start_us = _date_us(request.start_date, "start_date", found)
-    end_us = _date_us(request.end_date, "end_date", found)
-    limit = read_limit(request.limit, found)
-    after = decode_cursor(request.cursor, _ALERT_ID) if request.cursor else None
-    if request.cursor and after is None:
-        found.append(("cursor", "Invalid cursor"))
+    start_us = read_date_us(request.start_date, "start_date", found)
+    end_us = read_date_us(request.end_date, "end_date", found)
+    limit, after = read_page(request.limit, request.cursor, _ALERT_ID, found)
     if found:
-        raise Refusal(400, "validation_error", "Invalid query parameters", found)
+        raise validation_error(found, INVALID_QUERY)
     where = AlertFilter(
         state=STATES[state] if state else A.ALERT_STATE_UNSPECIFIED,
         rule_id=request.rule_id,
@@ -173,28 +140,29 @@ def _query(request: pb.ListAlertsRequest) -> tuple[AlertFilter, int, str | None]
     return where, limit, after
 
 
-def _date_us(text: str, name: str, found: list[Detail]) -> int | None:
-    if not text:
-        return None
-    moment = logstitch.parse_datetime(text)
-    if moment is None:
-        found.append((name, "Invalid datetime"))
-        return None
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 async def _transition(context: VendorContext, project: str, alert_id: str, state: A.AlertState) -> A.Alert:
-    """The alert moved to `state`, the domain's errors turned into LogStitch refusals."""
+    """The alert moved to `state`, the domain's errors turned into LogStitch's answers.
+
+    No alert ever goes back to `open`: that move is refused as the domain refuses every move it
+    does not allow, with the alert's current state, so an unknown alert is still 404.
+    """
+    alerts = context.alerting.alerts
     try:
-        return await context.alerting.alerts.transition(project, alert_id, state)
+        if state == A.ALERT_STATE_OPEN:
+            current = await alerts.get_alert(project, alert_id)
+            raise _conflict(_STATE_NAMES.get(current.state, "its state"), "open")
+        return await alerts.transition(project, alert_id, state)
     except InvalidArgument as exc:
         raise invalid(exc) from None
     except NotFound:
-        raise Refusal(404, "not_found", "Alert not found") from None
+        raise error(404, "not_found", "Alert not found") from None
     except FailedPrecondition as exc:
         if exc.reason != "INVALID_TRANSITION":
             raise
         source = exc.metadata.get("from", "its state")
         target = exc.metadata.get("to", _STATE_NAMES.get(state, "that state"))
-        raise Refusal(409, "conflict", f"Cannot transition alert from {source} to {target}") from None
+        raise _conflict(source, target) from None
+
+
+def _conflict(source: str, target: str) -> Answer:
+    return error(409, "conflict", f"Cannot transition alert from {source} to {target}")

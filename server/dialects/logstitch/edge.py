@@ -1,10 +1,15 @@
 """The LogStitch HTTP edge: errors that arise outside the dialect, in LogStitch's shape
-`{"error": {"code", "message", "details": [{"field", "message"}]}, "request_id": "req_…"}`.
+`{"error": {"code", "message", "details": [{"field", "message"}]}, "request_id": "req_…"}`
+(docs/vendors/logstitch.md §3).
 
 LogStitch documents no code for a body over the cap, a stalled body or an unavailable server;
 these use `payload_too_large` (413), `request_timeout` (408) and `service_unavailable` (503). The
 SDK retries 5xx and network errors only, so a 503 is retried and a 429 is not. The body cap is the
 gateway's (`http_max_body_bytes`): LogStitch documents none. Server-side ingest only, so no CORS.
+
+A path under `/api/v1/` that no route matches is answered here, 404 `not_found` (§3.4): LogStitch
+serves its whole API under that base and documents one error shape for every answer, while
+Logister and SimpleLogs, which also have routes there, document none for an unknown path.
 """
 
 from __future__ import annotations
@@ -55,4 +60,4 @@ def render(http_status: int, status: status_pb2.Status, request_id: str) -> tupl
     return http, json_error(body)
 
 
-EDGE = Edge(render_error=render, security=("bearer",))
+EDGE = Edge(render_error=render, security=("bearer",), unmatched_prefixes=("/api/v1/",))

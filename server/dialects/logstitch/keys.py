@@ -1,14 +1,20 @@
-"""LogStitch's API keys and viewer tokens: /api/v1/keys and /api/v1/viewer-tokens.
+"""LogStitch's API keys and viewer tokens: /api/v1/keys and /api/v1/viewer-tokens
+(docs/vendors/logstitch.md §9, §10).
 
 - `POST /api/v1/keys` (master key only) `{project_id, type: "project", name (1-100)}` → 201
   `{id, key, prefix, type, name, request_id}`: the secret, once. The docs name no test or
   environment marker, so these are always live keys. A project that is not the organization's:
   404 `not_found`.
 - `GET /api/v1/keys` (master or project key) → 200 `{keys: [{id, prefix, type, name, lastUsedAt,
-  createdAt, revokedAt}], cursor, has_more, request_id}`, newest first, never a secret; a master
-  key lists its organization's keys, a project key its project's. `type` is `master`, `project`,
-  or a vendor key's kind (`public`, `server`, `client`); times are ISO 8601 or null. Query:
-  `limit` (1-100, default 50) and `cursor`, as every LogStitch list.
+  createdAt, revokedAt}], cursor, has_more, request_id}`, newest first, never a secret. `type` is
+  `master`, `project`, or a vendor key's kind (`public`, `server`, `client`); times as every
+  LogStitch time, or null. `lastUsedAt` moves with reads as with writes, to within a minute (§9.3,
+  `server.keys.Authenticator`). Query: `limit` and `cursor`, as every LogStitch list.
+  A master key lists its organization's keys; a project key only its own project's, although the
+  document's one line says "all API keys for your organization" (§9.2): a project key is the
+  credential deployed in applications, it may revoke only its own project's keys, and listing the
+  others would let a leaked one enumerate every project's keys (their names, prefixes and use)
+  without being able to act on any of them. A client gets the documented shape either way.
 - `DELETE /api/v1/keys/:id` (master key: any key of its organization; project key: its own
   project's keys, itself included) → 200 with the key as listed and `revoked: true`. The key is
   refused on the very next request to any node (see `server.keys.Authenticator`). Another
@@ -25,33 +31,29 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from google.protobuf import timestamp_pb2
-
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import admin_service_pb2
 from server import viewer_tokens
 from server.admin import Admin
-from server.dialects.base import VendorContext, method
+from server.dialects.answer import Answer
+from server.dialects.base import VendorContext
 from server.dialects.common import zod_expected
+from server.dialects.logstitch.calls import authenticate, endpoints, respond
 from server.dialects.logstitch.common import (
-    SERVICE,
-    Refusal,
-    answer,
-    authenticate,
-    decode_cursor,
-    encode_cursor,
-    object_body,
-    refuse,
+    INVALID_QUERY,
+    Detail,
+    error,
+    timestamp,
+    timestamp_us,
+    validation_error,
 )
-from server.dialects.logstitch.query import format_timestamp
-from server.dialects.logstitch.translate import Detail
+from server.dialects.logstitch.pages import encode_cursor, read_page
+from server.dialects.logstitch.validation import object_body
 from server.errors import NotFound
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER, Principal
 from server.pipeline import Call, Endpoint
 
 MAX_NAME_CHARS = 100
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
 
 _TYPE_OF_KIND = {MASTER: "master", PROJECT: "project", PUBLIC: "public", SERVER: "server", CLIENT: "client"}
 _KEY_ID = re.compile(r"key_[0-9A-Za-z_-]{1,100}")
@@ -64,48 +66,41 @@ class LogStitchKeysServicer:
         self._context = context
 
     def endpoints(self) -> list[Endpoint]:
-        return [
-            Endpoint(method(SERVICE, "CreateKey"), self.create_key, handler_auth=True),
-            Endpoint(method(SERVICE, "ListKeys"), self.list_keys, handler_auth=True),
-            Endpoint(method(SERVICE, "RevokeKey"), self.revoke_key, handler_auth=True),
-            Endpoint(method(SERVICE, "CreateViewerToken"), self.create_viewer_token, handler_auth=True),
-        ]
+        return endpoints(
+            {
+                "CreateKey": self.create_key,
+                "ListKeys": self.list_keys,
+                "RevokeKey": self.revoke_key,
+                "CreateViewerToken": self.create_viewer_token,
+            }
+        )
 
     async def create_key(self, call: Call, request: pb.CreateKeyRequest) -> pb.CreateKeyResponse:
-        try:
-            principal = await authenticate(call, (MASTER,))
-            body = object_body(request.body.data)
-            found: list[Detail] = []
-            project_id = _string(body, "project_id", found, min_chars=1)
-            kind = _string(body, "type", found)
-            if kind is not None and kind != "project":
-                found.append(("type", f"Invalid literal value, expected \"project\", received '{kind}'"))
-            name = _string(body, "name", found, min_chars=1, max_chars=MAX_NAME_CHARS)
-            if found:
-                raise Refusal(400, "validation_error", "Invalid request body", found)
-            assert project_id is not None and name is not None
-            await self._own_project(principal, project_id)
-            key, secret = await self._context.admin.create_api_key(
-                principal.organization, PROJECT, project_id, name
-            )
-        except Refusal as refusal:
-            return refuse(call, pb.CreateKeyResponse, refusal)
+        principal = await authenticate(call, (MASTER,))
+        body = object_body(request.body.data)
+        found: list[Detail] = []
+        project_id = _string(body, "project_id", found, min_chars=1)
+        kind = _string(body, "type", found)
+        if kind is not None and kind != "project":
+            found.append(("type", f"Invalid literal value, expected \"project\", received '{kind}'"))
+        name = _string(body, "name", found, min_chars=1, max_chars=MAX_NAME_CHARS)
+        if found:
+            raise validation_error(found)
+        assert project_id is not None and name is not None
+        await self._own_project(principal, project_id)
+        key, secret = await self._context.admin.create_api_key(
+            principal.organization, PROJECT, project_id, name
+        )
         call.log.update(project=project_id, created_key_id=key.id)
         body_out = {"id": key.id, "key": secret, "prefix": key.prefix, "type": "project", "name": key.name}
-        return answer(call, pb.CreateKeyResponse, 201, body_out)
+        return respond(call, pb.CreateKeyResponse, 201, body_out)
 
     async def list_keys(self, call: Call, request: pb.ListKeysRequest) -> pb.ListKeysResponse:
-        try:
-            principal = await authenticate(call, (MASTER, PROJECT))
-            found: list[Detail] = []
-            limit = _limit(request.limit, found)
-            before = decode_cursor(request.cursor, _KEY_ID) if request.cursor else None
-            if request.cursor and before is None:
-                found.append(("cursor", "Invalid cursor"))
-            if found:
-                raise Refusal(400, "validation_error", "Invalid query parameters", found)
-        except Refusal as refusal:
-            return refuse(call, pb.ListKeysResponse, refusal)
+        principal = await authenticate(call, (MASTER, PROJECT))
+        found: list[Detail] = []
+        limit, before = read_page(request.limit, request.cursor, _KEY_ID, found)
+        if found:
+            raise validation_error(found, INVALID_QUERY)
         keys = await self._context.admin.list_api_keys(
             principal.organization, _scope(principal), before=before, limit=limit + 1
         )
@@ -116,49 +111,43 @@ class LogStitchKeysServicer:
             "has_more": has_more,
         }
         call.log.update(returned=min(len(keys), limit))
-        return answer(call, pb.ListKeysResponse, 200, body)
+        return respond(call, pb.ListKeysResponse, 200, body)
 
     async def revoke_key(self, call: Call, request: pb.RevokeKeyRequest) -> pb.RevokeKeyResponse:
+        principal = await authenticate(call, (MASTER, PROJECT))
+        if not await _may_revoke(self._context.admin, principal, request.id):
+            raise _key_not_found()
         try:
-            principal = await authenticate(call, (MASTER, PROJECT))
-            if not await _may_revoke(self._context.admin, principal, request.id):
-                raise Refusal(404, "not_found", "API key not found")
-            try:
-                key = await self._context.admin.revoke_api_key(principal.organization, request.id)
-            except NotFound:
-                raise Refusal(404, "not_found", "API key not found") from None
-        except Refusal as refusal:
-            return refuse(call, pb.RevokeKeyResponse, refusal)
+            key = await self._context.admin.revoke_api_key(principal.organization, request.id)
+        except NotFound:
+            raise _key_not_found() from None
         call.log.update(revoked_key_id=key.id)
-        return answer(call, pb.RevokeKeyResponse, 200, {**_listed(key), "revoked": True})
+        return respond(call, pb.RevokeKeyResponse, 200, {**_listed(key), "revoked": True})
 
     async def create_viewer_token(
         self, call: Call, request: pb.CreateViewerTokenRequest
     ) -> pb.CreateViewerTokenResponse:
-        try:
-            principal = await authenticate(call, (PROJECT,))
-            if principal.test or not principal.project:
-                raise Refusal(403, "forbidden", "Viewer tokens need a live project key")
-            body = object_body(request.body.data)
-            found: list[Detail] = []
-            tenant_id = _string(
-                body, "tenant_id", found, min_chars=1, max_chars=viewer_tokens.MAX_TENANT_CHARS
-            )
-            tier = _string(body, "tier", found, max_chars=viewer_tokens.MAX_TIER_CHARS) or ""
-            lifetime_s = _lifetime(body.get("expires_in"), found)
-            if found:
-                raise Refusal(400, "validation_error", "Invalid request body", found)
-            assert tenant_id is not None
-        except Refusal as refusal:
-            return refuse(call, pb.CreateViewerTokenResponse, refusal)
+        principal = await authenticate(call, (PROJECT,))
+        if principal.test or not principal.project:
+            raise error(403, "forbidden", "Viewer tokens need a live project key")
+        body = object_body(request.body.data)
+        found: list[Detail] = []
+        tenant_id = _string(body, "tenant_id", found, min_chars=1, max_chars=viewer_tokens.MAX_TENANT_CHARS)
+        tier = _string(body, "tier", found, max_chars=viewer_tokens.MAX_TIER_CHARS) or ""
+        lifetime_s = _lifetime(body.get("expires_in"), found)
+        if found:
+            raise validation_error(found)
+        assert tenant_id is not None
         issued = await self._context.viewer_tokens.issue(
             principal.organization, principal.project, tenant_id, tier, lifetime_s
         )
         call.log.update(project=principal.project)
-        expires = timestamp_pb2.Timestamp()
-        expires.FromMicroseconds(issued.expires_us)
-        body_out = {"token": issued.token, "expires_at": format_timestamp(expires)}
-        return answer(call, pb.CreateViewerTokenResponse, 201, body_out)
+        return respond(
+            call,
+            pb.CreateViewerTokenResponse,
+            201,
+            {"token": issued.token, "expires_at": timestamp_us(issued.expires_us)},
+        )
 
     async def _own_project(self, principal: Principal, project_id: str) -> None:
         """Refuses, as absent, a project that is not the master key's organization's."""
@@ -167,11 +156,16 @@ class LogStitchKeysServicer:
         except NotFound:
             organization = None
         if organization != principal.organization:
-            raise Refusal(404, "not_found", f"Project '{project_id}' not found")
+            raise error(404, "not_found", f"Project '{project_id}' not found")
+
+
+def _key_not_found() -> Answer:
+    return error(404, "not_found", "API key not found")
 
 
 def _scope(principal: Principal) -> str:
-    """The project whose keys a key sees: a project key its own; a master key all (empty)."""
+    """The project whose keys a key sees: a project key its own; a master key all (empty); see
+    the module's docstring for why."""
     return "" if principal.kind == MASTER else principal.project or ""
 
 
@@ -186,7 +180,7 @@ async def _may_revoke(admin: Admin, principal: Principal, key_id: str) -> bool:
 
 def _listed(key: admin_service_pb2.ApiKey) -> dict[str, object]:
     def time(name: str) -> str | None:
-        return format_timestamp(getattr(key, name)) if key.HasField(name) else None
+        return timestamp(getattr(key, name)) if key.HasField(name) else None
 
     return {
         "id": key.id,
@@ -237,12 +231,3 @@ def _lifetime(value: object, found: list[Detail]) -> int:
     else:
         return int(value)
     return viewer_tokens.DEFAULT_LIFETIME_S
-
-
-def _limit(text: str, found: list[Detail]) -> int:
-    if not text:
-        return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        found.append(("limit", f"Must be an integer from 1 to {MAX_LIMIT}"))
-        return DEFAULT_LIMIT
-    return int(text)

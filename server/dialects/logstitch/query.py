@@ -1,5 +1,6 @@
-"""LogStitch's `GET /api/v1/events`: its query parameters checked, a page of the project's audit
-events found newest first, and each rendered as the LogStitch event object the client sent.
+"""LogStitch's `GET /api/v1/events` (docs/vendors/logstitch.md §6): its query parameters checked,
+a page of the project's audit events found newest first, and each rendered as the LogStitch event
+object the client sent.
 
 The audit filters (tenant, actor, target, action, category, search) are not indexed columns: the
 project's `KIND_AUDIT` events are read newest first in chunks, decoded and matched here. Only the
@@ -13,7 +14,7 @@ immutable and ids increase, so a cursor stays valid and pages never overlap. `st
 `end_date` are both inclusive.
 
 A listed event is the event as sent (unknown keys dropped, `occurred_at` always present, in UTC
-with milliseconds, an empty `changes` array omitted) plus `id`, `received_at` and `content_hash`:
+with milliseconds (§8), an empty `changes` array omitted) plus `id`, `received_at` and `content_hash`:
 the SHA-256 hex of that event as sent, as JSON with sorted keys, no whitespace, UTF-8.
 """
 
@@ -23,30 +24,19 @@ import hashlib
 import re
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import event_pb2
-from server.dialects.logstitch.common import decode_cursor, encode_cursor
-from server.dialects.logstitch.translate import (
-    ACTOR_TYPES,
-    CATEGORIES,
-    IDEMPOTENCY_PREFIX,
-    Detail,
-    Invalid,
-    parse_datetime,
-    vendor_id,
-)
+from server.dialects.logstitch.common import INVALID_QUERY, Detail, timestamp, validation_error
+from server.dialects.logstitch.pages import Page, encode_cursor, read_cursor
+from server.dialects.logstitch.translate import ACTOR_TYPES, CATEGORIES, IDEMPOTENCY_PREFIX, vendor_id
+from server.dialects.logstitch.validation import DEFAULT_LIMIT, read_date_us, read_limit
 from server.queries import EventFilter, EventQueries
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: What an event id looks like (a UUIDv7), as a cursor must carry one.
 EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -90,33 +80,25 @@ class EventQuery:
         return any(self.search in text.lower() for text in (*searched, target.id, target.type, target.name))
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    events: list[event_pb2.Event]
-    cursor: str | None
-    has_more: bool
-
-
 def parse_query(request: pb.ListEventsRequest) -> EventQuery:
     """The query of a list request.
 
     Raises:
-        Invalid: a parameter is malformed (`limit`, a date, an enum value, `cursor`); all are listed.
+        Answer: 400 `validation_error`: a parameter is malformed (`limit`, a date, an enum value,
+            `cursor`); all are listed.
     """
     found: list[Detail] = []
-    limit = _limit(request.limit, found)
-    start_us = _date_us(request.start_date, "start_date", found)
-    end_us = _date_us(request.end_date, "end_date", found)
+    limit = read_limit(request.limit, found)
+    start_us = read_date_us(request.start_date, "start_date", found)
+    end_us = read_date_us(request.end_date, "end_date", found)
     for name, allowed in (("category", CATEGORIES), ("actor_type", ACTOR_TYPES)):
         value = getattr(request, name)
         if value and value not in allowed:
             expected = " | ".join(f"'{a}'" for a in allowed)
             found.append((name, f"Invalid enum value. Expected {expected}, received '{value}'"))
-    before = decode_cursor(request.cursor, EVENT_ID) if request.cursor else None
-    if request.cursor and before is None:
-        found.append(("cursor", "Invalid cursor"))
+    before = read_cursor(request.cursor, EVENT_ID, found)
     if found:
-        raise Invalid(found, "Invalid query parameters")
+        raise validation_error(found, INVALID_QUERY)
     return EventQuery(
         tenant_id=request.tenant_id,
         actor_id=request.actor_id,
@@ -133,7 +115,7 @@ def parse_query(request: pb.ListEventsRequest) -> EventQuery:
     )
 
 
-async def list_page(queries: EventQueries, project: str, query: EventQuery) -> Page:
+async def list_page(queries: EventQueries, project: str, query: EventQuery) -> Page[event_pb2.Event]:
     """The page of `project`'s audit events that `query` asks for, newest first."""
     where = EventFilter(
         kind=event_pb2.KIND_AUDIT,
@@ -154,15 +136,6 @@ async def list_page(queries: EventQueries, project: str, query: EventQuery) -> P
         return Page(matched, None, False)
     assert scan.last_id is not None
     return Page(matched, encode_cursor(scan.last_id), True)
-
-
-def format_timestamp(ts: timestamp_pb2.Timestamp) -> str:
-    """ISO 8601 in UTC with milliseconds, as JavaScript's `toISOString` writes it (microseconds
-    when the time has them)."""
-    micros = ts.seconds * 1_000_000 + ts.nanos // 1000
-    moment = datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
-    spec = "milliseconds" if micros % 1000 == 0 else "microseconds"
-    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def as_sent(event: event_pb2.Event) -> dict[str, Any]:
@@ -203,7 +176,7 @@ def as_sent(event: event_pb2.Event) -> dict[str, Any]:
         out["changes"] = changes
     if event.idempotency_key.startswith(IDEMPOTENCY_PREFIX):
         out["idempotency_key"] = event.idempotency_key[len(IDEMPOTENCY_PREFIX) :]
-    out["occurred_at"] = format_timestamp(event.occurred_at)
+    out["occurred_at"] = timestamp(event.occurred_at)
     return out
 
 
@@ -219,7 +192,7 @@ def listed(event: event_pb2.Event) -> dict[str, Any]:
         **sent,
         "id": vendor_id(event.id),
         "content_hash": content_hash(sent),
-        "received_at": format_timestamp(event.received_at),
+        "received_at": timestamp(event.received_at),
     }
 
 
@@ -247,28 +220,3 @@ def _from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
 def _compact(values: dict[str, str]) -> dict[str, str]:
     # Proto3 strings cannot tell "absent" from "": an empty optional field was not sent.
     return {k: v for k, v in values.items() if v}
-
-
-def _limit(text: str, found: list[Detail]) -> int:
-    if not text:
-        return DEFAULT_LIMIT
-    if not text.isascii() or not text.isdigit():
-        found.append(("limit", "Expected integer, received string"))
-        return DEFAULT_LIMIT
-    value = int(text)
-    if value < 1:
-        found.append(("limit", "Number must be greater than or equal to 1"))
-    elif value > MAX_LIMIT:
-        found.append(("limit", f"Number must be less than or equal to {MAX_LIMIT}"))
-    return value
-
-
-def _date_us(text: str, name: str, found: list[Detail]) -> int | None:
-    if not text:
-        return None
-    moment = parse_datetime(text)
-    if moment is None:
-        found.append((name, "Invalid datetime"))
-        return None
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

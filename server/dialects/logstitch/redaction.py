@@ -1,4 +1,5 @@
-"""LogStitch's redaction rules: /api/v1/redaction/rules and /api/v1/redaction/test.
+"""LogStitch's redaction rules: /api/v1/redaction/rules and /api/v1/redaction/test
+(docs/vendors/logstitch.md §11).
 
 Keys: listing and testing take a master or project key; create, update (PUT) and delete take a
 master key only (a project key: 403 `forbidden`). A master key addresses the `project_id` query
@@ -8,10 +9,11 @@ Shapes (LogStitch's documented list shape; the rest, undocumented, follow it):
 - a rule: `{id, type ("builtin"|"pattern"|"field_redact"), name, behavior
   ("replace"|"mask"|"hash"|"remove"), enabled}` plus `builtin_id` (built-in), `pattern` (pattern)
   or `fields` (field_redact), and `created_at` (custom rules, ISO 8601 with milliseconds).
-- GET 200 `{"rules": [...], "request_id"}`; POST 201 `{"rule": {...}, "request_id"}`; PUT 200
-  `{"rule": {...}, "request_id"}` applying the keys the body has (`id`, `type`, `builtin_id`,
-  `created_at` are ignored; of a built-in rule only `behavior` and `enabled` may change); DELETE
-  200 `{"id", "deleted": true, "request_id"}`.
+- GET 200 `{"rules": [...], "cursor", "has_more", "request_id"}`, built-in rules then custom
+  ones oldest first, with `limit` and `cursor` as every LogStitch list; POST 201 `{"rule": {...},
+  "request_id"}`; PUT 200 `{"rule": {...}, "request_id"}` applying the keys the body has (`id`,
+  `type`, `builtin_id`, `created_at` are ignored; of a built-in rule only `behavior` and `enabled`
+  may change); DELETE 200 `{"id", "deleted": true, "request_id"}`.
 - Deleting a built-in rule: 400 `validation_error` with the detail `{"field": "id", "message":
   "Built-in rules cannot be deleted; disable them with PUT instead"}`. LogStitch documents that
   built-in rules cannot be deleted but not the error; `validation_error` is the documented code
@@ -30,19 +32,14 @@ from typing import Any
 
 from ingestd.compat.logstitch.v1 import logstitch_service_pb2 as pb
 from ingestd.v1 import redaction_pb2
-from server.dialects.base import VendorContext, method
+from server.dialects.base import VendorContext
 from server.dialects.common import zod_expected
 from server.dialects.logstitch import query as logstitch_query
 from server.dialects.logstitch import translate as logstitch
-from server.dialects.logstitch.common import (
-    SERVICE,
-    Refusal,
-    answer,
-    authenticate,
-    object_body,
-    project_of,
-    refuse,
-)
+from server.dialects.logstitch.calls import authenticate, endpoints, project_of, respond
+from server.dialects.logstitch.common import INVALID_QUERY, Detail, error, timestamp, validation_error
+from server.dialects.logstitch.pages import LISTED_ID, page_of, read_page
+from server.dialects.logstitch.validation import object_body
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.keys import MASTER, PROJECT
 from server.pipeline import Call, Endpoint
@@ -68,104 +65,95 @@ _WRITABLE = ("name", "pattern", "fields", "behavior", "enabled")
 
 
 class LogStitchRedactionServicer:
+    """The redaction endpoints of LogStitchService."""
+
     def __init__(self, context: VendorContext) -> None:
         self._context = context
 
     def endpoints(self) -> list[Endpoint]:
-        return [
-            Endpoint(method(SERVICE, "ListRedactionRules"), self.list_redaction_rules, handler_auth=True),
-            Endpoint(method(SERVICE, "CreateRedactionRule"), self.create_redaction_rule, handler_auth=True),
-            Endpoint(method(SERVICE, "UpdateRedactionRule"), self.update_redaction_rule, handler_auth=True),
-            Endpoint(method(SERVICE, "DeleteRedactionRule"), self.delete_redaction_rule, handler_auth=True),
-            Endpoint(method(SERVICE, "TestRedaction"), self.test_redaction, handler_auth=True),
-        ]
+        return endpoints(
+            {
+                "ListRedactionRules": self.list_redaction_rules,
+                "CreateRedactionRule": self.create_redaction_rule,
+                "UpdateRedactionRule": self.update_redaction_rule,
+                "DeleteRedactionRule": self.delete_redaction_rule,
+                "TestRedaction": self.test_redaction,
+            }
+        )
 
     async def list_redaction_rules(
         self, call: Call, request: pb.ListRedactionRulesRequest
     ) -> pb.ListRedactionRulesResponse:
-        try:
-            principal = await authenticate(call, (MASTER, PROJECT))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-        except Refusal as refusal:
-            return refuse(call, pb.ListRedactionRulesResponse, refusal)
-        rules = await self._context.redaction.list_rules(project)
-        call.log.update(project=project, returned=len(rules))
-        return answer(call, pb.ListRedactionRulesResponse, 200, {"rules": [shown(r) for r in rules]})
+        principal = await authenticate(call, (MASTER, PROJECT))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        found: list[Detail] = []
+        limit, after = read_page(request.limit, request.cursor, LISTED_ID, found)
+        if found:
+            raise validation_error(found, INVALID_QUERY)
+        page = page_of(await self._context.redaction.list_rules(project), _rule_id, after, limit)
+        call.log.update(project=project, returned=len(page.items))
+        body = {"rules": [shown(r) for r in page.items], **page.fields()}
+        return respond(call, pb.ListRedactionRulesResponse, 200, body)
 
     async def create_redaction_rule(
         self, call: Call, request: pb.CreateRedactionRuleRequest
     ) -> pb.CreateRedactionRuleResponse:
-        try:
-            principal = await authenticate(call, (MASTER,))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            body = object_body(request.body.data)
-            found: list[logstitch.Detail] = []
-            rule = Rule()
-            kind = body.get("type")
-            if kind is None:
-                found.append(("type", "Required"))
-            elif kind not in ("pattern", "field_redact"):
-                found.append(("type", "Invalid enum value. Expected 'pattern' | 'field_redact'"))
-            else:
-                rule.type = _TYPES[kind]
-            if "name" not in body:
-                found.append(("name", "Required"))
-            _apply(body, rule, found)
-            if found:
-                raise Refusal(400, "validation_error", "Invalid request body", found)
-            created = await _domain(self._context.redaction.create_rule(project, rule))
-        except Refusal as refusal:
-            return refuse(call, pb.CreateRedactionRuleResponse, refusal)
+        principal = await authenticate(call, (MASTER,))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        body = object_body(request.body.data)
+        found: list[Detail] = []
+        rule = Rule()
+        kind = body.get("type")
+        if kind is None:
+            found.append(("type", "Required"))
+        elif kind not in ("pattern", "field_redact"):
+            found.append(("type", "Invalid enum value. Expected 'pattern' | 'field_redact'"))
+        else:
+            rule.type = _TYPES[kind]
+        if "name" not in body:
+            found.append(("name", "Required"))
+        _apply(body, rule, found)
+        if found:
+            raise validation_error(found)
+        created = await _domain(self._context.redaction.create_rule(project, rule))
         call.log.update(project=project, rule=created.id)
-        return answer(call, pb.CreateRedactionRuleResponse, 201, {"rule": shown(created)})
+        return respond(call, pb.CreateRedactionRuleResponse, 201, {"rule": shown(created)})
 
     async def update_redaction_rule(
         self, call: Call, request: pb.UpdateRedactionRuleRequest
     ) -> pb.UpdateRedactionRuleResponse:
-        try:
-            principal = await authenticate(call, (MASTER,))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            body = object_body(request.body.data)
-            found: list[logstitch.Detail] = []
-            unknown = [k for k in body if k not in _WRITABLE and k not in _IGNORED_ON_UPDATE]
-            found.extend((k, "Unrecognized key") for k in unknown)
-            update = Rule()
-            _apply(body, update, found)
-            mask = [k for k in _WRITABLE if k in body]
-            if not mask and not found:
-                found.append(("", "Set at least one of: " + ", ".join(_WRITABLE)))
-            if found:
-                raise Refusal(400, "validation_error", "Invalid request body", found)
-            updated = await _domain(self._context.redaction.update_rule(project, request.id, update, mask))
-        except Refusal as refusal:
-            return refuse(call, pb.UpdateRedactionRuleResponse, refusal)
+        principal = await authenticate(call, (MASTER,))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        body = object_body(request.body.data)
+        found: list[Detail] = []
+        unknown = [k for k in body if k not in _WRITABLE and k not in _IGNORED_ON_UPDATE]
+        found.extend((k, "Unrecognized key") for k in unknown)
+        update = Rule()
+        _apply(body, update, found)
+        mask = [k for k in _WRITABLE if k in body]
+        if not mask and not found:
+            found.append(("", "Set at least one of: " + ", ".join(_WRITABLE)))
+        if found:
+            raise validation_error(found)
+        updated = await _domain(self._context.redaction.update_rule(project, request.id, update, mask))
         call.log.update(project=project, rule=updated.id)
-        return answer(call, pb.UpdateRedactionRuleResponse, 200, {"rule": shown(updated)})
+        return respond(call, pb.UpdateRedactionRuleResponse, 200, {"rule": shown(updated)})
 
     async def delete_redaction_rule(
         self, call: Call, request: pb.DeleteRedactionRuleRequest
     ) -> pb.DeleteRedactionRuleResponse:
-        try:
-            principal = await authenticate(call, (MASTER,))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            await _domain(self._context.redaction.delete_rule(project, request.id))
-        except Refusal as refusal:
-            return refuse(call, pb.DeleteRedactionRuleResponse, refusal)
+        principal = await authenticate(call, (MASTER,))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        await _domain(self._context.redaction.delete_rule(project, request.id))
         call.log.update(project=project, rule=request.id)
-        return answer(call, pb.DeleteRedactionRuleResponse, 200, {"id": request.id, "deleted": True})
+        return respond(call, pb.DeleteRedactionRuleResponse, 200, {"id": request.id, "deleted": True})
 
     async def test_redaction(self, call: Call, request: pb.TestRedactionRequest) -> pb.TestRedactionResponse:
-        try:
-            principal = await authenticate(call, (MASTER, PROJECT))
-            project = await project_of(self._context, principal, request.project_id, write=False)
-            body = object_body(request.body.data)
-            sample = body["event"] if isinstance(body.get("event"), dict) and "action" not in body else body
-            try:
-                [event] = logstitch.to_events(sample)
-            except logstitch.Invalid as exc:
-                raise Refusal(400, "validation_error", exc.message, exc.details) from None
-        except Refusal as refusal:
-            return refuse(call, pb.TestRedactionResponse, refusal)
+        principal = await authenticate(call, (MASTER, PROJECT))
+        project = await project_of(self._context, principal, request.project_id, write=False)
+        body = object_body(request.body.data)
+        sample = body["event"] if isinstance(body.get("event"), dict) and "action" not in body else body
+        [event] = logstitch.to_events(sample)
         if not event.HasField("occurred_at"):
             event.occurred_at.FromMicroseconds(self._context.clock.now_us())
         tested = await self._context.redaction.test(project, event)
@@ -175,7 +163,7 @@ class LogStitchRedactionServicer:
             "matches": [{"rule_id": r, "field": _vendor_path(f)} for r, f in tested.matches],
             "redacted_count": tested.redacted_count,
         }
-        return answer(call, pb.TestRedactionResponse, 200, body_out)
+        return respond(call, pb.TestRedactionResponse, 200, body_out)
 
 
 def shown(rule: Rule) -> dict[str, Any]:
@@ -194,11 +182,15 @@ def shown(rule: Rule) -> dict[str, Any]:
     else:
         out["fields"] = list(rule.fields)
     if rule.HasField("create_time"):
-        out["created_at"] = logstitch_query.format_timestamp(rule.create_time)
+        out["created_at"] = timestamp(rule.create_time)
     return out
 
 
-def _apply(body: dict[str, Any], rule: Rule, found: list[logstitch.Detail]) -> None:
+def _rule_id(rule: Rule) -> str:
+    return rule.id
+
+
+def _apply(body: dict[str, Any], rule: Rule, found: list[Detail]) -> None:
     """Copies the writable keys `body` has into `rule`, listing type errors in `found`."""
     for key in ("name", "pattern"):
         if key in body:
@@ -228,21 +220,20 @@ def _apply(body: dict[str, Any], rule: Rule, found: list[logstitch.Detail]) -> N
 
 
 async def _domain(awaitable: Any) -> Any:
-    """The domain call's result, its errors turned into LogStitch refusals."""
+    """The domain call's result, its errors turned into LogStitch's answers."""
     try:
         return await awaitable
     except InvalidArgument as exc:
-        details = [(_vendor_field(f), d) for f, d in exc.violations]
-        raise Refusal(400, "validation_error", "Invalid request body", details) from None
+        raise validation_error([(_vendor_field(f), d) for f, d in exc.violations]) from None
     except FailedPrecondition:
-        raise Refusal(
+        raise error(
             400,
             "validation_error",
             "Built-in rules cannot be deleted",
             [("id", "Built-in rules cannot be deleted; disable them with PUT instead")],
         ) from None
     except NotFound:
-        raise Refusal(404, "not_found", "Redaction rule not found") from None
+        raise error(404, "not_found", "Redaction rule not found") from None
 
 
 def _vendor_field(field: str) -> str:

@@ -1,7 +1,8 @@
-"""LogStitch's audit events (compat.md §5.1): the JSON body of `POST /api/v1/events` translated to
-canonical `KIND_AUDIT` events. `server.dialects.logstitch.query` renders them back for the list.
+"""LogStitch's audit events (docs/vendors/logstitch.md §5): the JSON body of `POST /api/v1/events`
+translated to canonical `KIND_AUDIT` events. `server.dialects.logstitch.query` renders them back
+for the list.
 
-Pure: nothing here logs, reads, writes or counts (style.md principle 6).
+Pure: nothing here logs, reads, writes or counts (see `server.dialects.base`).
 
 Validation follows LogStitch's documented (Zod) schema, all or nothing: one invalid event refuses
 the whole request, as a Zod parse of the body would. Choices where the documents are silent:
@@ -29,7 +30,8 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from ingestd.v1 import event_pb2
-from server.dialects.common import fill_struct, zod_expected, zod_type
+from server.dialects.common import fill_struct, zod_expected
+from server.dialects.logstitch.common import Detail, validation_error
 
 E = event_pb2
 
@@ -48,34 +50,24 @@ _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _UUID_HEX = re.compile(r"[0-9a-f]{32}")
 _ACTION_MESSAGE = "Must be dot-separated lowercase segments, such as user.login"
 
-Detail = tuple[str, str]
-
-
-class Invalid(Exception):
-    """The body breaks LogStitch's schema: answered 400 `validation_error` with `details`."""
-
-    def __init__(self, details: list[Detail], message: str = "Invalid request body") -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
 
 def to_events(body: object) -> list[event_pb2.Event]:
     """The canonical events of a parsed request body: one event object, or an array of 1 to 100.
 
     Raises:
-        Invalid: anything in the body breaks the schema; every problem is listed.
+        Answer: 400 `validation_error`: anything in the body breaks the schema; every problem is
+            listed.
     """
     if isinstance(body, dict):
         items, prefixes = [body], [""]
     elif isinstance(body, list):
         if not body:
-            raise Invalid([("", "Array must contain at least 1 element(s)")])
+            raise validation_error([("", "Array must contain at least 1 element(s)")])
         if len(body) > MAX_EVENTS:
-            raise Invalid([("", f"Array must contain at most {MAX_EVENTS} element(s)")])
+            raise validation_error([("", f"Array must contain at most {MAX_EVENTS} element(s)")])
         items, prefixes = body, [f"[{i}]." for i in range(len(body))]
     else:
-        raise Invalid([("", _expected("object or array", body))])
+        raise validation_error([("", _expected("object or array", body))])
     details: list[Detail] = []
     events: list[event_pb2.Event] = []
     for item, prefix in zip(items, prefixes, strict=True):
@@ -85,7 +77,7 @@ def to_events(body: object) -> list[event_pb2.Event]:
         if event is not None and not found:
             events.append(event)
     if details:
-        raise Invalid(details)
+        raise validation_error(details)
     return events
 
 
@@ -296,4 +288,3 @@ def _to_value(target: struct_pb2.Value, value: object) -> None:
 
 # Shared with the other dialects (server/dialects/common.py).
 _expected = zod_expected
-_js_type = zod_type

@@ -1,9 +1,10 @@
-"""The Operyn HTTP edge: a 1 MiB body cap, and errors in the shapes of Operyn's NestJS server.
+"""The Operyn HTTP edge: a 1 MiB body cap, and errors in the shapes of Operyn's NestJS server
+(docs/vendors/operyn.md §6).
 
 NestJS answers what its framework refuses (a body over the cap, an unknown route) as
 `{"message", "error", "statusCode"}`, and an unexpected failure as
 `{"statusCode": 500, "message": "Internal server error"}`. Operyn's own answers (202, 400, 401,
-403) are made by its dialect (`server/dialects/operyn_service.py`).
+403, 429) are made by its servicer (`server.dialects.operyn.service`).
 """
 
 from __future__ import annotations

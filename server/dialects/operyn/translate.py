@@ -1,8 +1,9 @@
-"""Operyn's ingestion API (shared/seeds/002, compat.md §4) as a pure translator.
+"""Operyn's ingestion API (docs/vendors/operyn.md) as a pure translator.
 
 Operyn's server is NestJS with Zod schemas; its source is not public, so its schemas are rebuilt
-from its docs. This module turns a request body (bytes as sent) into canonical `ingestd.v1.Event`s,
-or into the error Operyn documents. It never logs, writes, reads or counts.
+from its docs (docs/vendors/operyn.md §4). This module turns a request body (bytes as sent) into
+canonical `ingestd.v1.Event`s, or raises the `Answer` Operyn gives. It never logs, writes, reads
+or counts.
 
 - `decode` undoes a gzip or deflate Content-Encoding (as Express' body-parser does) within a cap.
 - `parse` reads JSON the way body-parser does: an empty body is `{}`.
@@ -26,6 +27,7 @@ import orjson
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.answer import Answer
 from server.dialects.common import fill_struct, iso_timestamp, nests_deeper, zod_expected, zod_type
 from server.normalize import MAX_MESSAGE_CHARS, MAX_SHORT_CHARS
 
@@ -53,46 +55,45 @@ _VENDOR_FIELD = {
     "metric.name": "name",
 }
 
-
-class BodyRefused(Exception):
-    """The body cannot be read at all: Express answers before any Operyn code runs, with its own
-    error shape (`{"message", "error", "statusCode"}`)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+#: The reason phrase Express puts in `error` for each status it answers itself.
+_EXPRESS_ERRORS = {400: "Bad Request", 413: "Payload Too Large", 415: "Unsupported Media Type"}
 
 
-class Invalid(Exception):
-    """The body fails Operyn's schema: answered 400 `{"statusCode": 400, "message": ...}`."""
+def body_refused(status: int, message: str) -> Answer:
+    """The body cannot be read at all (400, 413 or 415): Express answers before any Operyn code
+    runs, in its own shape `{"message", "error", "statusCode"}` (docs/vendors/operyn.md §6)."""
+    body = {"message": message, "error": _EXPRESS_ERRORS[status], "statusCode": status}
+    return Answer(status, body, detail=message)
 
-    def __init__(self, kind: str, issues: Sequence[str]) -> None:
-        self.message = f"Invalid {kind} event: " + "; ".join(issues)
-        super().__init__(self.message)
+
+def invalid(kind: str, issues: Sequence[str]) -> Answer:
+    """The body fails Operyn's `kind` schema: 400 `{"statusCode": 400, "message": "Invalid <kind>
+    event: <issues>"}` (docs/vendors/operyn.md §4)."""
+    message = f"Invalid {kind} event: " + "; ".join(issues)
+    return Answer(400, {"statusCode": 400, "message": message}, detail=message)
 
 
 def decode(data: bytes, content_encoding: str, limit: int) -> bytes:
     """The body with its Content-Encoding undone, at most `limit` bytes once inflated.
 
     Raises:
-        BodyRefused: 413 past `limit`, 415 for an encoding other than identity, gzip or deflate,
-            400 for a corrupt stream.
+        Answer: 413 past `limit`, 415 for an encoding other than identity, gzip or deflate, 400 for
+            a corrupt stream, each in Express' shape.
     """
     encoding = content_encoding.strip().lower() or "identity"
     if encoding == "identity":
         return data
     if encoding not in ("gzip", "deflate"):
-        raise BodyRefused(415, f'unsupported content encoding "{encoding}"')
+        raise body_refused(415, f'unsupported content encoding "{encoding}"')
     inflater = zlib.decompressobj(wbits=(16 if encoding == "gzip" else 0) + zlib.MAX_WBITS)
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error:
-        raise BodyRefused(400, "invalid compressed body") from None
+        raise body_refused(400, "invalid compressed body") from None
     if len(out) > limit:
-        raise BodyRefused(413, "request entity too large")
+        raise body_refused(413, "request entity too large")
     if not inflater.eof:
-        raise BodyRefused(400, "unexpected end of compressed body")
+        raise body_refused(400, "unexpected end of compressed body")
     return out
 
 
@@ -100,7 +101,7 @@ def parse(data: bytes) -> object:
     """The parsed JSON body; an empty body is `{}`, as body-parser makes it.
 
     Raises:
-        BodyRefused: 400, in body-parser's wording, when the body is not JSON.
+        Answer: 400 in Express' shape and body-parser's wording, when the body is not JSON.
     """
     if not data.strip():
         return {}
@@ -108,20 +109,20 @@ def parse(data: bytes) -> object:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if exc.pos >= len(data.rstrip()):
-            raise BodyRefused(400, "Unexpected end of JSON input") from None
-        raise BodyRefused(400, f"Unexpected token in JSON at position {exc.pos}") from None
+            raise body_refused(400, "Unexpected end of JSON input") from None
+        raise body_refused(400, f"Unexpected token in JSON at position {exc.pos}") from None
 
 
 def log(value: object, *, max_depth: int) -> E.Event:
     """One log event (`POST /events/logs`).
 
     Raises:
-        Invalid: the body fails the log schema.
+        Answer: 400, the body fails the log schema.
     """
     issues: list[str] = []
     event = _log(value, "", issues, max_depth)
     if issues:
-        raise Invalid(LOG, issues)
+        raise invalid(LOG, issues)
     assert event is not None
     return event
 
@@ -130,18 +131,18 @@ def log_batch(value: object, *, max_depth: int, max_events: int) -> list[E.Event
     """An array of log events (`POST /events/logs/batch`): 1 to `max_events` of them.
 
     Raises:
-        Invalid: the body is not such an array, or any item fails the log schema.
+        Answer: 400, the body is not such an array, or any item fails the log schema.
     """
     if not isinstance(value, list):
-        raise Invalid(LOG, [f"Expected array, received {_type(value)}"])
+        raise invalid(LOG, [f"Expected array, received {_type(value)}"])
     if not value:
-        raise Invalid(LOG, ["Array must contain at least 1 element(s)"])
+        raise invalid(LOG, ["Array must contain at least 1 element(s)"])
     if len(value) > max_events:
-        raise Invalid(LOG, [f"Array must contain at most {max_events} element(s)"])
+        raise invalid(LOG, [f"Array must contain at most {max_events} element(s)"])
     issues: list[str] = []
     events = [_log(item, f"[{index}].", issues, max_depth) for index, item in enumerate(value)]
     if issues:
-        raise Invalid(LOG, issues)
+        raise invalid(LOG, issues)
     return [e for e in events if e is not None]
 
 
@@ -149,12 +150,12 @@ def metric(value: object) -> E.Event:
     """One metric data point (`POST /events/metrics`).
 
     Raises:
-        Invalid: the body fails the metric schema.
+        Answer: 400, the body fails the metric schema.
     """
     issues: list[str] = []
     fields = _object(value, "", issues)
     if fields is None:
-        raise Invalid(METRIC, issues)
+        raise invalid(METRIC, issues)
     check = _Checker(fields, "", issues)
     service = check.service()
     name = check.string("name", required=True)
@@ -163,7 +164,7 @@ def metric(value: object) -> E.Event:
     occurred = check.timestamp()
     labels = check.labels("labels")
     if issues:
-        raise Invalid(METRIC, issues)
+        raise invalid(METRIC, issues)
     event = E.Event(
         kind=E.KIND_METRIC,
         service=service,
@@ -182,12 +183,12 @@ def deployment(value: object, *, max_depth: int) -> E.Event:
     """One deployment (`POST /events/deployments`).
 
     Raises:
-        Invalid: the body fails the deployment schema.
+        Answer: 400, the body fails the deployment schema.
     """
     issues: list[str] = []
     fields = _object(value, "", issues)
     if fields is None:
-        raise Invalid(DEPLOYMENT, issues)
+        raise invalid(DEPLOYMENT, issues)
     check = _Checker(fields, "", issues)
     service = check.service()
     version = check.string("version", required=True, max_chars=MAX_SHORT_CHARS)
@@ -196,7 +197,7 @@ def deployment(value: object, *, max_depth: int) -> E.Event:
     occurred = check.timestamp()
     metadata = check.metadata(max_depth)
     if issues:
-        raise Invalid(DEPLOYMENT, issues)
+        raise invalid(DEPLOYMENT, issues)
     event = E.Event(
         kind=E.KIND_DEPLOYMENT,
         service=service,
@@ -209,7 +210,7 @@ def deployment(value: object, *, max_depth: int) -> E.Event:
     return event
 
 
-def rejection(kind: str, rejected: Mapping[int, Sequence[tuple[str, str]]], *, batch: bool) -> Invalid:
+def rejection(kind: str, rejected: Mapping[int, Sequence[tuple[str, str]]], *, batch: bool) -> Answer:
     """`Ingest.prepare`'s rejections (canonical field names) as Operyn's validation error."""
     issues = []
     for index, violations in sorted(rejected.items()):
@@ -217,7 +218,7 @@ def rejection(kind: str, rejected: Mapping[int, Sequence[tuple[str, str]]], *, b
         for field, description in violations:
             name = _VENDOR_FIELD.get(field, field.rsplit(".", 1)[-1])
             issues.append(f"{prefix}{name}: {description}")
-    return Invalid(kind, issues)
+    return invalid(kind, issues)
 
 
 def services(events: Sequence[E.Event]) -> set[str]:

@@ -1,11 +1,11 @@
 """The simplelogs HTTP edge (see `gateway.edge`): browsers call it, and its errors are
-`{"message": …}` like the dialect's own (compat.md §6.1).
+`{"message": …}` like the dialect's own (docs/vendors/simplelogs.md §3).
 
 - `cors`: the client SDK beacons from web pages (`navigator.sendBeacon`, credentialed, with an
   `Origin`), and its keepalive-fetch fallback sends `application/json`, which browsers preflight
-  (compat.md §6.3). The gateway answers the preflight and echoes the exact origin.
-- The body cap is 1 MiB. The vendor documents none; a browser beacon carries at most 64 KiB, and
-  the server SDK flushes small batches every few hundred milliseconds.
+  (docs/vendors/simplelogs.md §7). The gateway answers the preflight and echoes the exact origin.
+- The body cap is 1 MiB (§3). The vendor documents none; a browser beacon carries at most 64 KiB,
+  and the server SDK flushes small batches every few hundred milliseconds.
 """
 
 from __future__ import annotations

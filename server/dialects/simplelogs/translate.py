@@ -1,27 +1,31 @@
-"""SimpleLogs' enqueue payload (shared/seeds/004, compat.md §6.1) → canonical events. Pure.
+"""SimpleLogs' enqueue payload (docs/vendors/simplelogs.md §3-§5) → canonical events. Pure.
 
-Three steps, in the order the servicer runs them around authentication:
+Three steps, in the order the servicer runs them around authentication, and a fourth for pairs
+that span requests:
 
 1. `parse_json(data)`: the body as JSON, whatever its Content-Type (browser beacons send
    `text/plain;charset=UTF-8`). Bytes are decoded the way Fetch's `Body.json()` does it: a leading
    UTF-8 BOM is dropped and invalid UTF-8 becomes U+FFFD, so only a body that is not JSON fails.
-2. `validate(doc, max_entries=…)`: the schema, checked as SimpleLogs' Zod schema would, with the
-   vendor's 422 body (`Invalid.body`): Zod `flatten()`, in which every issue is filed under the
-   top-level field it lies in (`entries[3].level` → `entries`), and problems of the document itself
-   under `formErrors`. Unknown keys are ignored (Zod strips them); `null` is not an absent value.
-   `key` may be absent or empty here: a missing key is the 401 of the authentication step.
+2. `validate(doc, max_entries=…)`: the schema, checked as SimpleLogs' Zod schema would, refused
+   with the vendor's 422 body: Zod `flatten()`, in which every issue is filed under the top-level
+   field it lies in (`entries[3].level` → `entries`), and problems of the document itself under
+   `formErrors`. Unknown keys are ignored (Zod strips them); `null` is not an absent value. `key`
+   may be absent or empty here: a missing key is the 401 of the authentication step.
 3. `to_events(enqueue)`: log entries → `KIND_LOG`; timing entries → `KIND_TIMING`, with the starts
    and ends of one request paired into one measurement. What the vendor says "may be dropped
    during processing" is dropped here: entries whose times lie outside 0001–9999 or whose metadata
-   nests deeper than `MAX_METADATA_DEPTH`. Starts and ends are not paired across requests: an end
-   sent later carries its own `startTime` (the documented complete entry).
+   nests deeper than `MAX_METADATA_DEPTH`. The starts and ends the request leaves open are listed
+   (`Translation.starts`, `Translation.ends`) for pairing with other requests.
+4. `closing(translation, closed)`: the events once the open ends have met the starts that earlier
+   requests left open (`server.timings`): each end that closed one becomes the measurement of
+   the pair.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +33,7 @@ import orjson
 from google.protobuf import timestamp_pb2
 
 from ingestd.v1 import event_pb2
+from server.dialects.answer import Answer
 from server.dialects.common import fill_struct, nests_deeper, zod_type
 
 E = event_pb2
@@ -44,7 +49,7 @@ LEVELS: dict[str, int] = {
 #: How deep an entry's metadata may nest (objects and arrays) before the entry is dropped: deeper
 #: structures would approach protobuf's recursion limit when the stored event is read back.
 MAX_METADATA_DEPTH = 16
-#: The 422 body's message (seed: "Invalid enqueue payload").
+#: The 422 body's message (docs/vendors/simplelogs.md §4).
 INVALID_MESSAGE = "Invalid enqueue payload"
 
 # The instants a google.protobuf.Timestamp can hold, in ms: 0001-01-01 to 9999-12-31.
@@ -53,17 +58,6 @@ _MAX_MS = 253_402_300_799_999
 _BOM = b"\xef\xbb\xbf"
 
 Doc = dict[str, Any]
-
-
-class InvalidJson(ValueError):
-    """The body is not JSON (the vendor's 400)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Invalid:
-    """A payload that fails the schema: `body` is the whole 422 response body."""
-
-    body: dict[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +72,48 @@ class Enqueue:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenStart:
+    """A timing start that no end of its request closed: an end in a later request may close it
+    (`server.timings.OpenStart`). `key` and `touchpoint` are "" when absent; `payload` is what
+    that end needs (`closing`)."""
+
+    key: str
+    touchpoint: str
+    started_us: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEnd:
+    """A timing end (an entry with `endTime`) that closed no start of its request: it may close a
+    start that an earlier request left open (`server.timings.OpenEnd`). `index` is its event's
+    place in `Translation.events`; `source` and `batch_ms` are its request's."""
+
+    key: str
+    touchpoint: str
+    index: int
+    entry: Doc
+    source: str
+    batch_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Translation:
-    """The events of a payload, in entry order, and the entries dropped as (index, why)."""
+    """The events of a payload, in entry order, and the entries dropped as (index, why). `starts`
+    and `ends` are the timing entries the request left open that another request's could close,
+    in entry order: starts and ends with a `key` or a `touchpoint`."""
 
     events: list[event_pb2.Event]
     dropped: list[tuple[int, str]]
+    starts: list[OpenStart]
+    ends: list[OpenEnd]
 
 
 def parse_json(data: bytes) -> object:
     """The body as JSON.
 
     Raises:
-        InvalidJson: the body is empty or not JSON.
+        Answer: 400 `{"message":"Invalid JSON"}`, the body is empty or not JSON.
     """
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
@@ -100,8 +124,8 @@ def parse_json(data: bytes) -> object:
     try:
         # Invalid UTF-8 is replaced, not refused, by the vendor's text decoding.
         return orjson.loads(data.decode("utf-8", errors="replace"))
-    except orjson.JSONDecodeError as exc:
-        raise InvalidJson(str(exc)) from None
+    except orjson.JSONDecodeError:
+        raise Answer(400, {"message": "Invalid JSON"}, detail="not JSON") from None
 
 
 # ---- the schema -------------------------------------------------------------------------------
@@ -166,11 +190,15 @@ def _entry_issues(entry: object) -> list[str]:
     return issues
 
 
-def validate(doc: object, *, max_entries: int) -> Enqueue | Invalid:
+def validate(doc: object, *, max_entries: int) -> Enqueue:
     """Checks `doc` against the enqueue schema: `{key?: string, source: 'server' | 'client',
-    timestamp?: number, entries: Entry[]}` with 1 to `max_entries` entries."""
+    timestamp?: number, entries: Entry[]}` with 1 to `max_entries` entries.
+
+    Raises:
+        Answer: 422 `{"message":"Invalid enqueue payload","errors":{…}}`, Zod's `flatten()`.
+    """
     if not isinstance(doc, dict):
-        return _invalid({}, [f"Expected object, received {_type_name(doc)}"])
+        raise _invalid({}, [f"Expected object, received {_type_name(doc)}"])
     fields: dict[str, list[str]] = {}
 
     def add(name: str, issue: str | None) -> None:
@@ -196,14 +224,14 @@ def validate(doc: object, *, max_entries: int) -> Enqueue | Invalid:
             for issue in _entry_issues(entry):
                 add("entries", issue)
     if fields:
-        return _invalid(fields, [])
+        raise _invalid(fields, [])
     return Enqueue(doc.get("key") or "", doc["source"], doc.get("timestamp"), entries)  # type: ignore[arg-type]
 
 
-def _invalid(field_errors: dict[str, list[str]], form_errors: list[str]) -> Invalid:
-    return Invalid(
-        {"message": INVALID_MESSAGE, "errors": {"fieldErrors": field_errors, "formErrors": form_errors}}
-    )
+def _invalid(field_errors: dict[str, list[str]], form_errors: list[str]) -> Answer:
+    body = {"message": INVALID_MESSAGE, "errors": {"fieldErrors": field_errors, "formErrors": form_errors}}
+    # The log names the fields only: the issues may quote the sender's own values.
+    return Answer(422, body, detail="schema: " + (", ".join(field_errors) or "the document"))
 
 
 # ---- the translation --------------------------------------------------------------------------
@@ -216,7 +244,8 @@ def to_events(enqueue: Enqueue) -> Translation:
     Within the request, an entry with `endTime` closes the oldest pending start (an entry with
     `startTime` only) of the same `key`, else the oldest pending start of the same `touchpoint`
     whose key does not differ from its own; the pair becomes one measurement in the start's place.
-    Starts nobody closes are stored as they are, with only their start.
+    Starts nobody closes are stored as they are, with only their start, and listed in `starts`;
+    ends that close none are stored as they are and listed in `ends` (see `closing`).
 
     When it happened (`occurred_at`): a log entry's `timestamp`, else the batch's; a measurement's
     `timestamp` (the start's, else the end's), else its `startTime`, else its `endTime`, else the
@@ -228,6 +257,7 @@ def to_events(enqueue: Enqueue) -> Translation:
     # One slot per event to be: a log entry, or the start and end entries of a measurement.
     slots: list[_Slot] = []
     starts = _PendingStarts()
+    loose_ends: list[tuple[int, Doc]] = []  # the slots and entries of ends that closed no start
     for index, entry in enumerate(enqueue.entries):
         problem = _problem(entry)
         if problem is not None:
@@ -241,15 +271,52 @@ def to_events(enqueue: Enqueue) -> Translation:
         elif "endTime" in entry and (opened := starts.close(entry)) is not None:
             opened.end = entry
         else:
+            if "endTime" in entry:
+                loose_ends.append((len(slots), entry))
             slots.append(_Slot(end=entry))
+    source = enqueue.source
     batch_ms = enqueue.timestamp if _in_range(enqueue.timestamp) else None
     events = [
-        _log(slot.log, enqueue.source, batch_ms)
+        _log(slot.log, source, batch_ms)
         if slot.log is not None
-        else _timing(slot.start, slot.end, enqueue.source, batch_ms)
+        else _timing(slot.start, slot.end, source, batch_ms)
         for slot in slots
     ]
-    return Translation(events, dropped)
+    open_starts = [
+        _open_start(slot.start, source) for slot in slots if slot.start is not None and slot.end is None
+    ]
+    open_ends = [_open_end(entry, i, source, batch_ms) for i, entry in loose_ends]
+    return Translation(
+        events,
+        dropped,
+        [s for s in open_starts if s.key or s.touchpoint],
+        [e for e in open_ends if e.key or e.touchpoint],
+    )
+
+
+def closing(translation: Translation, closed: Sequence[bytes | None]) -> list[event_pb2.Event]:
+    """`translation.events`, where each of `translation.ends` that closed a start of an earlier
+    request (`closed[i]`, that start's `OpenStart.payload`, or None) is the measurement of the
+    pair instead: made as a pair within one request is (`to_events`), the start's values under
+    the end's, its duration `endTime - startTime` unless the end sends one."""
+    events = list(translation.events)
+    for end, payload in zip(translation.ends, closed, strict=True):
+        if payload is not None:
+            events[end.index] = _timing(orjson.loads(payload), end.entry, end.source, end.batch_ms)
+    return events
+
+
+def _open_start(entry: Doc, source: str) -> OpenStart:
+    # Only the schema's fields, with the request's source made explicit: the end, in another
+    # request, cannot know it.
+    kept = {name: entry[name] for name, _ in _ENTRY if name in entry}
+    kept.setdefault("source", source)
+    started_us = round(entry["startTime"] * 1000)
+    return OpenStart(entry.get("key") or "", entry.get("touchpoint") or "", started_us, orjson.dumps(kept))
+
+
+def _open_end(entry: Doc, index: int, source: str, batch_ms: float | None) -> OpenEnd:
+    return OpenEnd(entry.get("key") or "", entry.get("touchpoint") or "", index, entry, source, batch_ms)
 
 
 @dataclass(slots=True)

@@ -97,10 +97,14 @@ class RevokeKeyResponse(_message.Message):
     def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
 
 class ListRedactionRulesRequest(_message.Message):
-    __slots__ = ("project_id",)
+    __slots__ = ("project_id", "cursor", "limit")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
     project_id: str
-    def __init__(self, project_id: _Optional[str] = ...) -> None: ...
+    cursor: str
+    limit: str
+    def __init__(self, project_id: _Optional[str] = ..., cursor: _Optional[str] = ..., limit: _Optional[str] = ...) -> None: ...
 
 class ListRedactionRulesResponse(_message.Message):
     __slots__ = ("body",)
@@ -217,10 +221,14 @@ class ClaimStreamResponse(_message.Message):
     def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
 
 class ListAlertRulesRequest(_message.Message):
-    __slots__ = ("project_id",)
+    __slots__ = ("project_id", "cursor", "limit")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
     project_id: str
-    def __init__(self, project_id: _Optional[str] = ...) -> None: ...
+    cursor: str
+    limit: str
+    def __init__(self, project_id: _Optional[str] = ..., cursor: _Optional[str] = ..., limit: _Optional[str] = ...) -> None: ...
 
 class ListAlertRulesResponse(_message.Message):
     __slots__ = ("body",)
@@ -317,10 +325,14 @@ class UpdateAlertResponse(_message.Message):
     def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
 
 class ListWebhooksRequest(_message.Message):
-    __slots__ = ("project_id",)
+    __slots__ = ("project_id", "cursor", "limit")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
     project_id: str
-    def __init__(self, project_id: _Optional[str] = ...) -> None: ...
+    cursor: str
+    limit: str
+    def __init__(self, project_id: _Optional[str] = ..., cursor: _Optional[str] = ..., limit: _Optional[str] = ...) -> None: ...
 
 class ListWebhooksResponse(_message.Message):
     __slots__ = ("body",)

@@ -26,10 +26,11 @@ if _version_not_supported:
 
 
 class LogStitchServiceStub:
-    """LogStitch's API: audit events sent and listed with
-    `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
-    project named by the `project_id` query parameter, else the organization's `default` project).
-    Every response, errors included, carries a `request_id`, and every error has the shape
+    """LogStitch's API, as docs/vendors/logstitch.md reads its public API reference: audit
+    events sent and listed with `Authorization: Bearer pk_…` (a project key: its own project) or
+    `mk_…` (a master key: the project named by the `project_id` query parameter, else the
+    organization's `default` project). Every response, errors included, carries a `request_id`,
+    and every error has the shape
     `{"error": {"code", "message", "details": [{"field", "message"}]}, "request_id"}`.
     """
 
@@ -167,10 +168,11 @@ class LogStitchServiceStub:
 
 
 class LogStitchServiceServicer:
-    """LogStitch's API: audit events sent and listed with
-    `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
-    project named by the `project_id` query parameter, else the organization's `default` project).
-    Every response, errors included, carries a `request_id`, and every error has the shape
+    """LogStitch's API, as docs/vendors/logstitch.md reads its public API reference: audit
+    events sent and listed with `Authorization: Bearer pk_…` (a project key: its own project) or
+    `mk_…` (a master key: the project named by the `project_id` query parameter, else the
+    organization's `default` project). Every response, errors included, carries a `request_id`,
+    and every error has the shape
     `{"error": {"code", "message", "details": [{"field", "message"}]}, "request_id"}`.
     """
 
@@ -197,7 +199,8 @@ class LogStitchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListKeys(self, request, context):
-        """Lists the organization's API keys, never their secrets, newest first with cursor pagination.
+        """Lists API keys, never their secrets, newest first with cursor pagination: a master key's
+        organization's, a project key's own project's (docs/vendors/logstitch.md §9).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -211,7 +214,7 @@ class LogStitchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRedactionRules(self, request, context):
-        """Lists the project's redaction rules, built-in then custom.
+        """Lists the project's redaction rules, built-in then custom, with cursor pagination.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -274,7 +277,8 @@ class LogStitchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAlertRules(self, request, context):
-        """Lists the project's alert rules, built-in then custom. Master or project key.
+        """Lists the project's alert rules, built-in then custom, with cursor pagination. Master or
+        project key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -309,14 +313,15 @@ class LogStitchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateAlert(self, request, context):
-        """Moves an alert: open to acknowledged, or open or acknowledged to resolved. Master or project key.
+        """Moves an alert: open to acknowledged, or open or acknowledged to resolved; any other move is
+        409 `conflict`. Master or project key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListWebhooks(self, request, context):
-        """Lists the project's webhooks, without secrets. Master key.
+        """Lists the project's webhooks, without secrets, oldest first with cursor pagination. Master key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -487,10 +492,11 @@ def add_LogStitchServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LogStitchService:
-    """LogStitch's API: audit events sent and listed with
-    `Authorization: Bearer pk_…` (a project key: its own project) or `mk_…` (a master key: the
-    project named by the `project_id` query parameter, else the organization's `default` project).
-    Every response, errors included, carries a `request_id`, and every error has the shape
+    """LogStitch's API, as docs/vendors/logstitch.md reads its public API reference: audit
+    events sent and listed with `Authorization: Bearer pk_…` (a project key: its own project) or
+    `mk_…` (a master key: the project named by the `project_id` query parameter, else the
+    organization's `default` project). Every response, errors included, carries a `request_id`,
+    and every error has the shape
     `{"error": {"code", "message", "details": [{"field", "message"}]}, "request_id"}`.
     """
 

@@ -26,14 +26,14 @@ if _version_not_supported:
 
 
 class OperynServiceStub:
-    """Operyn's HTTP ingestion API. The key travels in `x-api-key` and the
+    """Operyn's HTTP ingestion API (docs/vendors/operyn.md). The key travels in `x-api-key` and the
     organization in `x-organization-id`; every endpoint answers 202 once the events are committed.
 
     The key is a project key (`pk_…`) or a server key (`sk_…`); the events land in its project. When
     `x-organization-id` is sent it MUST equal the key's `vendor_organization`. Without it the request
-    is in Operyn's "default organization", which admits at most `operyn_default_organization_services`
-    (5) distinct services per project. With `operyn_open_mode` a request without `x-api-key` lands in
-    `operyn_open_project`.
+    is in Operyn's "default organization", which holds at most `operyn_default_organization_services`
+    (5) services per project; only services sent without `x-organization-id` count. With
+    `operyn_open_mode` a request without `x-api-key` lands in `operyn_open_project`.
 
     Errors: 400 `{"statusCode": 400, "message": "Invalid log event: service: Required"}` (or
     `Invalid metric event: …`, `Invalid deployment event: …`; a batch item is named by its index,
@@ -72,14 +72,14 @@ class OperynServiceStub:
 
 
 class OperynServiceServicer:
-    """Operyn's HTTP ingestion API. The key travels in `x-api-key` and the
+    """Operyn's HTTP ingestion API (docs/vendors/operyn.md). The key travels in `x-api-key` and the
     organization in `x-organization-id`; every endpoint answers 202 once the events are committed.
 
     The key is a project key (`pk_…`) or a server key (`sk_…`); the events land in its project. When
     `x-organization-id` is sent it MUST equal the key's `vendor_organization`. Without it the request
-    is in Operyn's "default organization", which admits at most `operyn_default_organization_services`
-    (5) distinct services per project. With `operyn_open_mode` a request without `x-api-key` lands in
-    `operyn_open_project`.
+    is in Operyn's "default organization", which holds at most `operyn_default_organization_services`
+    (5) services per project; only services sent without `x-organization-id` count. With
+    `operyn_open_mode` a request without `x-api-key` lands in `operyn_open_project`.
 
     Errors: 400 `{"statusCode": 400, "message": "Invalid log event: service: Required"}` (or
     `Invalid metric event: …`, `Invalid deployment event: …`; a batch item is named by its index,
@@ -154,14 +154,14 @@ def add_OperynServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class OperynService:
-    """Operyn's HTTP ingestion API. The key travels in `x-api-key` and the
+    """Operyn's HTTP ingestion API (docs/vendors/operyn.md). The key travels in `x-api-key` and the
     organization in `x-organization-id`; every endpoint answers 202 once the events are committed.
 
     The key is a project key (`pk_…`) or a server key (`sk_…`); the events land in its project. When
     `x-organization-id` is sent it MUST equal the key's `vendor_organization`. Without it the request
-    is in Operyn's "default organization", which admits at most `operyn_default_organization_services`
-    (5) distinct services per project. With `operyn_open_mode` a request without `x-api-key` lands in
-    `operyn_open_project`.
+    is in Operyn's "default organization", which holds at most `operyn_default_organization_services`
+    (5) services per project; only services sent without `x-organization-id` count. With
+    `operyn_open_mode` a request without `x-api-key` lands in `operyn_open_project`.
 
     Errors: 400 `{"statusCode": 400, "message": "Invalid log event: service: Required"}` (or
     `Invalid metric event: …`, `Invalid deployment event: …`; a batch item is named by its index,

@@ -57,7 +57,9 @@ class SimpleLogsServiceServicer:
         `flatten()`); 401 `{"message":"Unauthorized"}` for a missing, unknown or revoked key, a key
         that is not a server or client key, or a key whose kind does not match `source`; 403
         `{"message":"Forbidden"}` for a client key without an allowed `Origin`. Answers 202
-        `{"queued":true}` once the events are committed; starts and ends of one request are paired.
+        `{"queued":true}` once the events are committed. A timing end closes the oldest open start
+        of its key, else of its touchpoint, whether the start came in the same request or in an
+        earlier one (docs/vendors/simplelogs.md §5).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
