@@ -268,22 +268,19 @@ async def _purge_hourly(streams: Streams, timings: OpenTimings) -> None:
     """Once an hour, deletes expired anonymous streams' events and expired open timing starts.
     Writes and claims purge the streams they meet, and ends ignore expired starts; this catches
     what nobody touches again. Every node may run it: the deletes are idempotent."""
-    stream_log = structlog.get_logger("ingestd.streams")
-    timing_log = structlog.get_logger("ingestd.timings")
+    purges = (
+        ("stream_purge", structlog.get_logger("ingestd.streams"), streams.purge_expired),
+        ("open_timing_purge", structlog.get_logger("ingestd.timings"), timings.purge_expired),
+    )
     while True:
         await asyncio.sleep(_PURGE_EVERY_S)
-        try:
-            deleted = await streams.purge_expired()
-        except Exception:  # the database may be briefly away; the next hour tries again
-            stream_log.warning("stream_purge_failed", exc_info=True)
-        else:
-            stream_log.info("stream_purge", deleted=deleted)
-        try:
-            expired = await timings.purge_expired()
-        except Exception:  # as above
-            timing_log.warning("open_timing_purge_failed", exc_info=True)
-        else:
-            timing_log.info("open_timing_purge", deleted=expired)
+        for name, log, purge in purges:
+            try:
+                deleted = await purge()
+            except Exception:  # the database may be briefly away; the next hour tries again
+                log.warning(name + "_failed", exc_info=True)
+            else:
+                log.info(name, deleted=deleted)
 
 
 async def _trim_after_bursts(budget: BodyBudget) -> None:

@@ -48,8 +48,8 @@ from ingestd.v1 import event_pb2 as E
 from server.alerting import catalog
 from server.dialects.base import VendorContext
 from server.dialects.logstitch.calls import authenticate, endpoints, project_of, respond
-from server.dialects.logstitch.common import INVALID_QUERY, Detail, error, timestamp, validation_error
-from server.dialects.logstitch.pages import LISTED_ID, page_of, read_page
+from server.dialects.logstitch.common import Detail, error, timestamp, validation_error
+from server.dialects.logstitch.pages import LISTED_ID, page_of, requested_page
 from server.dialects.logstitch.severity import SEVERITIES, SEVERITY_NAMES
 from server.dialects.logstitch.validation import (
     invalid,
@@ -110,10 +110,7 @@ class LogStitchAlertRulesServicer:
     ) -> pb.ListAlertRulesResponse:
         principal = await authenticate(call, (MASTER, PROJECT))
         project = await project_of(self._context, principal, request.project_id, write=False)
-        found: list[Detail] = []
-        limit, after = read_page(request.limit, request.cursor, LISTED_ID, found)
-        if found:
-            raise validation_error(found, INVALID_QUERY)
+        limit, after = requested_page(request.limit, request.cursor, LISTED_ID)
         page = page_of(await self._context.alerting.rules.list_rules(project), _rule_id, after, limit)
         call.log.update(project=project, returned=len(page.items))
         body = {"rules": [shown(r) for r in page.items], **page.fields()}

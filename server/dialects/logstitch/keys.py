@@ -40,14 +40,13 @@ from server.dialects.base import VendorContext
 from server.dialects.common import zod_expected
 from server.dialects.logstitch.calls import authenticate, endpoints, respond
 from server.dialects.logstitch.common import (
-    INVALID_QUERY,
     Detail,
     error,
     timestamp,
     timestamp_us,
     validation_error,
 )
-from server.dialects.logstitch.pages import encode_cursor, read_page
+from server.dialects.logstitch.pages import encode_cursor, requested_page
 from server.dialects.logstitch.validation import object_body
 from server.errors import NotFound
 from server.keys import CLIENT, MASTER, PROJECT, PUBLIC, SERVER, Principal
@@ -97,10 +96,7 @@ class LogStitchKeysServicer:
 
     async def list_keys(self, call: Call, request: pb.ListKeysRequest) -> pb.ListKeysResponse:
         principal = await authenticate(call, (MASTER, PROJECT))
-        found: list[Detail] = []
-        limit, before = read_page(request.limit, request.cursor, _KEY_ID, found)
-        if found:
-            raise validation_error(found, INVALID_QUERY)
+        limit, before = requested_page(request.limit, request.cursor, _KEY_ID)
         keys = await self._context.admin.list_api_keys(
             principal.organization, _scope(principal), before=before, limit=limit + 1
         )

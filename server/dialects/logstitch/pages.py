@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from server.dialects.logstitch.common import Detail
+from server.dialects.logstitch.common import INVALID_QUERY, Detail, validation_error
 from server.dialects.logstitch.validation import read_limit
 
 T = TypeVar("T")
@@ -72,6 +72,19 @@ def read_page(limit: str, cursor: str, valid: re.Pattern[str], found: list[Detai
     """The page size and the id after which the page starts (None: the first page) of a list
     request's `limit` and `cursor`; bad values are listed in `found`."""
     return read_limit(limit, found), read_cursor(cursor, valid, found)
+
+
+def requested_page(limit: str, cursor: str, valid: re.Pattern[str]) -> tuple[int, str | None]:
+    """As `read_page`, for a list whose only query parameters are `limit` and `cursor`.
+
+    Raises:
+        Answer: 400 `validation_error` naming each bad value.
+    """
+    found: list[Detail] = []
+    page = read_page(limit, cursor, valid, found)
+    if found:
+        raise validation_error(found, INVALID_QUERY)
+    return page
 
 
 def page_of(items: Sequence[T], id_of: Callable[[T], str], after: str | None, limit: int) -> Page[T]:

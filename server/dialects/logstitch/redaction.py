@@ -37,8 +37,8 @@ from server.dialects.common import zod_expected
 from server.dialects.logstitch import query as logstitch_query
 from server.dialects.logstitch import translate as logstitch
 from server.dialects.logstitch.calls import authenticate, endpoints, project_of, respond
-from server.dialects.logstitch.common import INVALID_QUERY, Detail, error, timestamp, validation_error
-from server.dialects.logstitch.pages import LISTED_ID, page_of, read_page
+from server.dialects.logstitch.common import Detail, error, timestamp, validation_error
+from server.dialects.logstitch.pages import LISTED_ID, page_of, requested_page
 from server.dialects.logstitch.validation import object_body
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.keys import MASTER, PROJECT
@@ -86,10 +86,7 @@ class LogStitchRedactionServicer:
     ) -> pb.ListRedactionRulesResponse:
         principal = await authenticate(call, (MASTER, PROJECT))
         project = await project_of(self._context, principal, request.project_id, write=False)
-        found: list[Detail] = []
-        limit, after = read_page(request.limit, request.cursor, LISTED_ID, found)
-        if found:
-            raise validation_error(found, INVALID_QUERY)
+        limit, after = requested_page(request.limit, request.cursor, LISTED_ID)
         page = page_of(await self._context.redaction.list_rules(project), _rule_id, after, limit)
         call.log.update(project=project, returned=len(page.items))
         body = {"rules": [shown(r) for r in page.items], **page.fields()}

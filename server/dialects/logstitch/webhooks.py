@@ -48,13 +48,12 @@ from server.dialects.logstitch import translate as logstitch
 from server.dialects.logstitch.calls import authenticate, endpoints, project_of, respond
 from server.dialects.logstitch.common import (
     DIALECT,
-    INVALID_QUERY,
     Detail,
     error,
     timestamp,
     validation_error,
 )
-from server.dialects.logstitch.pages import LISTED_ID, encode_cursor, page_of, read_page
+from server.dialects.logstitch.pages import LISTED_ID, encode_cursor, page_of, requested_page
 from server.dialects.logstitch.severity import SEVERITIES, SEVERITY_NAMES
 from server.dialects.logstitch.validation import (
     invalid,
@@ -102,10 +101,7 @@ class LogStitchWebhooksServicer:
     async def list_webhooks(self, call: Call, request: pb.ListWebhooksRequest) -> pb.ListWebhooksResponse:
         principal = await authenticate(call, (MASTER,))
         project = await project_of(self._context, principal, request.project_id, write=False)
-        found: list[Detail] = []
-        limit, after = read_page(request.limit, request.cursor, LISTED_ID, found)
-        if found:
-            raise validation_error(found, INVALID_QUERY)
+        limit, after = requested_page(request.limit, request.cursor, LISTED_ID)
         page = page_of(
             await self._context.alerting.webhooks.list_webhooks(project), _webhook_id, after, limit
         )
@@ -160,10 +156,7 @@ class LogStitchWebhooksServicer:
     ) -> pb.ListWebhookDeliveriesResponse:
         principal = await authenticate(call, (MASTER,))
         project = await project_of(self._context, principal, request.project_id, write=False)
-        found: list[Detail] = []
-        limit, after = read_page(request.limit, request.cursor, _DELIVERY_ID, found)
-        if found:
-            raise validation_error(found, INVALID_QUERY)
+        limit, after = requested_page(request.limit, request.cursor, _DELIVERY_ID)
         webhooks = self._context.alerting.webhooks
         deliveries, next_after = await _domain(
             webhooks.list_deliveries(project, request.id, limit=limit, after=after)
