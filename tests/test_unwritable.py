@@ -15,8 +15,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import make_url
 
-from ingestd.v1 import ingest_service_pb2_grpc
-from tests.conftest import PROJECT_SECRET
+from ingestd.v1 import event_service_pb2, event_service_pb2_grpc, ingest_service_pb2_grpc
+from tests.conftest import MASTER_SECRET, PROJECT_SECRET
 from tests.helpers import detail, log_event, rich_status, write_request
 from tests.process import ServerProcess, run_cli
 
@@ -85,6 +85,15 @@ async def test_a_database_turned_read_only_makes_the_server_not_ready_until_it_r
             assert "read-only transaction" in (await response.json())["reason"]
         async with http.get(f"http://127.0.0.1:{server.http_port}/healthz") as response:
             assert response.status == 200, "the process itself is alive"
+        # Reads still answer: the master key was never used, so this read would record its first
+        # use, which the database refuses; the read must not fail for it.
+        listed = await event_service_pb2_grpc.EventServiceStub(channel).ListEvents(
+            event_service_pb2.ListEventsRequest(project="default"),
+            metadata=(("authorization", f"Bearer {MASTER_SECRET}"),),
+            timeout=30,
+        )
+        assert len(listed.events) == 1
+        assert b"key_use_not_recorded" in server.output
         assert b"database_failing" in server.output and b"read-only transaction" in server.output
 
         _set_read_only(postgres_admin_url, postgres_url, False)
