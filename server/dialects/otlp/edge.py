@@ -17,9 +17,26 @@ from collections.abc import Mapping
 from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
 
 from gateway.edge import Edge
-from gateway.status import make_status, status_body
+from gateway.status import HTTP_STATUS, make_status, status_body
 
 _MEDIA_TYPES = frozenset({"application/x-protobuf", "application/json"})
+#: The refusals the servicer answers in OTLP's shape itself, in the request's encoding.
+_SERVICER_ANSWERS = frozenset(
+    {
+        code_pb2.INVALID_ARGUMENT,
+        code_pb2.UNAUTHENTICATED,
+        code_pb2.PERMISSION_DENIED,
+        code_pb2.NOT_FOUND,
+        code_pb2.RESOURCE_EXHAUSTED,
+        code_pb2.UNAVAILABLE,
+    }
+)
+
+
+def servicer_http_status(code: int) -> int | None:
+    """The HTTP status (the gateway's one table) of a refusal the servicer answers in OTLP's
+    shape; None for one it leaves to the gateway and this edge."""
+    return HTTP_STATUS[code] if code in _SERVICER_ANSWERS else None
 
 
 def _precheck(headers: Mapping[str, str], query: Mapping[str, str]) -> tuple[int, status_pb2.Status] | None:

@@ -25,7 +25,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import grpc
 from google.api import httpbody_pb2  # type: ignore[attr-defined]
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
@@ -35,6 +34,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from ingestd.compat.otlp.v1 import otlp_service_pb2 as pb
 from server.dialects.base import VendorContext, compat_service, method, reply, vendor_endpoints
 from server.dialects.otlp import translate, wire
+from server.dialects.otlp.edge import servicer_http_status
 from server.errors import IngestdError, PermissionDenied, ResourceExhausted, Unavailable
 from server.ingest import Written
 from server.keys import PROJECT, SERVER, secret_from_metadata
@@ -56,15 +56,6 @@ _TRANSLATORS: dict[str, Callable[[Any], translate.Translation]] = {
     wire.TRACES.name: translate.translate_traces,
     wire.LOGS.name: translate.translate_logs,
     wire.METRICS.name: translate.translate_metrics,
-}
-#: The HTTP status of each refusal the handlers pass on in OTLP's shape.
-_HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.UNAVAILABLE: 503,
 }
 #: A partial success names this many rejected items, and counts the rest.
 _NAMED_REJECTIONS = 3
@@ -186,7 +177,7 @@ def _in_otlp_shape(refusal: IngestdError, media: str) -> Exception:
     """A refusal as OTLP/HTTP answers it: its HTTP status and a `google.rpc.Status` in the
     request's encoding, with `Retry-After` for a throttle. A refusal no table here names is
     passed on, for the gateway to answer."""
-    status = _HTTP_STATUS.get(refusal.code)
+    status = servicer_http_status(refusal.code.value[0])
     if status is None:
         return refusal
     retry = refusal.retry_after_s
