@@ -29,7 +29,7 @@ from bench.cpu import CpuMeter, machine_busy_s
 from bench.events import mean_size, proto_events
 from bench.load import HttpRequests, Load, drive_grpc, drive_http
 from bench.report import BUSY_MACHINE, Row, render
-from bench.routes import ROUTES, Keys, bare_taken
+from bench.routes import ROUTES, BodySource, Keys
 from bench.scenarios import SCENARIOS, Scenario, request_payloads
 from bench.targets import AUTHORIZATION, PLACEHOLDER_KEYS, PROJECT, TARGETS, Started, TargetSkipped, started
 
@@ -128,8 +128,16 @@ def _http_requests(scenario: Scenario, keys: Keys, load: Load, ingestd: bool) ->
         headers=route.request_headers(batch, keys),
         bodies=route.bodies(batch, keys, expected=expected, unique=ingestd),
         events_per_request=scenario.events_per_message,
-        taken=route.taken if ingestd else bare_taken,
+        taken=route.taken if ingestd else route.bare_taken,
     )
+
+
+def _vendor_bodies(scenario: Scenario, load: Load, ingestd: bool) -> BodySource:
+    """The requests of a gRPC scenario of a vendor's service (`otlp-batch100`): its route's batch
+    bodies, the ids ingestd deduplicates on fresh in each."""
+    route = ROUTES[scenario.vendor]
+    expected = math.ceil((load.warmup_s + load.seconds) * _GZIP_POOL_RATE)
+    return route.bodies(True, PLACEHOLDER_KEYS, expected=expected, unique=ingestd)
 
 
 async def _measure(
@@ -143,6 +151,14 @@ async def _measure(
         if scenario.route:
             requests = _http_requests(scenario, running.keys, load, ingestd=bool(target.database))
             warmup, measured = await drive_http(running.address, requests, load, meter)
+        elif scenario.vendor:
+            route = ROUTES[scenario.vendor]
+            ingestd = bool(target.database)
+            bodies = _vendor_bodies(scenario, load, ingestd)
+            taken = route.taken if ingestd else route.bare_taken
+            warmup, measured = await drive_grpc(
+                running.address, scenario, bodies, metadata, load, meter, taken=taken
+            )
         else:
             payload = payloads.grpc[name]
             warmup, measured = await drive_grpc(running.address, scenario, payload, metadata, load, meter)
@@ -187,9 +203,9 @@ async def run(args: argparse.Namespace) -> int:
         f"events: {_EVENTS} built, {mean_size(events):.0f} B serialized on average "
         f"(log {mean_size(events[0::2]):.0f} B, error {mean_size(events[1::2]):.0f} B)"
     )
-    http_chosen = [name for name in args.scenarios if SCENARIOS[name].route]
-    if http_chosen:
-        print("HTTP bodies (first of each):", _body_sizes(http_chosen))
+    sized = [name for name in args.scenarios if SCENARIOS[name].route or SCENARIOS[name].vendor]
+    if sized:
+        print("HTTP bodies and vendor gRPC requests (first of each):", _body_sizes(sized))
     print(
         f"load: {load.concurrency} outstanding unary calls or HTTP requests, {load.streams} streams"
         f"{f', HTTP paced to {load.rate_per_s:,.0f} requests/s' if load.rate_per_s else ''}; "
@@ -200,7 +216,7 @@ async def run(args: argparse.Namespace) -> int:
         grpc={
             name: request_payloads(SCENARIOS[name], events, PROJECT)
             for name in args.scenarios
-            if not SCENARIOS[name].route
+            if not SCENARIOS[name].route and not SCENARIOS[name].vendor
         },
     )
     await _check_quiet()
@@ -255,7 +271,7 @@ def _body_sizes(names: Sequence[str]) -> str:
     sizes = []
     for name in names:
         scenario = SCENARIOS[name]
-        route = ROUTES[scenario.route]
+        route = ROUTES[scenario.route or scenario.vendor]
         body = route.bodies(scenario.events_per_message > 1, PLACEHOLDER_KEYS, unique=False)()
         per = scenario.events_per_message
         sizes.append(f"{name} {len(body):,} B" + (f" ({len(body) / per:.0f} B/event)" if per > 1 else ""))

@@ -12,8 +12,10 @@ Contract:
 - Every failure is counted in the tally with its code and message: gRPC errors, HTTP statuses
   other than 2xx (with the start of the answer's body), client exceptions, and answers whose
   counts do not add up to what was sent. Only 2xx answers count as throughput.
-- gRPC requests go out pre-serialized (see `scenarios.request_payloads`); responses are decoded.
-  Workers share channels, `WORKERS_PER_CHANNEL` to a channel, each channel its own connection.
+- gRPC requests go out pre-serialized (see `scenarios.request_payloads`; for a scenario with a
+  `vendor`, such as `otlp-batch100`, from a `routes.BodySource` of its route, one body per call);
+  responses are decoded (a vendor's by its route's `taken`, as over HTTP). Workers share channels,
+  `WORKERS_PER_CHANNEL` to a channel, each channel its own connection.
 - HTTP requests go out over `bench.http1` keep-alive connections, one per worker; bodies come
   prepared from `bench.routes`, and 2xx answers are read by the route (`HttpRequests.taken`).
 """
@@ -26,12 +28,13 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Any
 
 import grpc
 
 from bench.cpu import CpuMeter, CpuUse
 from bench.http1 import Connection
-from bench.scenarios import STREAM_EVENTS, WRITE_EVENTS, Scenario
+from bench.scenarios import Scenario
 from bench.tally import Tally
 from ingestd.v1 import ingest_service_pb2 as pb
 
@@ -44,6 +47,9 @@ WORKERS_PER_CHANNEL = 8
 #: calls until either runs out; it returns True when the budget, not the time, stopped it.
 Worker = Callable[[Tally, float, int], Awaitable[bool]]
 Metadata = tuple[tuple[str, str], ...]
+#: Reads a 2xx answer (HTTP) or a gRPC response's bytes: (status, body, events sent) to (taken,
+#: rejected) events (`routes.Route.taken`).
+Taken = Callable[[int, bytes, int], tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,30 +105,38 @@ def _check_counts(tally: Tally, latency_s: float, sent: int, taken: int, rejecte
         tally.ok(latency_s, taken, rejected)
 
 
+def _write_events_counts(answer: pb.WriteEventsResponse, sent: int) -> tuple[int, int]:
+    return answer.accepted_count + answer.duplicate_count, answer.rejected_count
+
+
 def _unary_worker(
-    method: grpc.aio.UnaryUnaryMultiCallable[bytes, pb.WriteEventsResponse],
-    payloads: Sequence[bytes],
+    method: grpc.aio.UnaryUnaryMultiCallable[bytes, Any],
+    payload: Callable[[int], bytes],
     events_per_call: int,
     metadata: Metadata,
-    offset: int,
+    counts: Callable[[Any, int], tuple[int, int]],
 ) -> Worker:
+    """Calls `method` with `payload(i)` for its i-th call; `counts` reads the answer."""
+
     async def work(tally: Tally, deadline: float, budget: int) -> bool:
         for i in range(budget):
             if perf_counter() >= deadline:
                 return False
             started = perf_counter()
             try:
-                answer = await method(
-                    payloads[(offset + i) % len(payloads)], metadata=metadata, timeout=CALL_TIMEOUT_S
-                )
+                answer = await method(payload(i), metadata=metadata, timeout=CALL_TIMEOUT_S)
             except grpc.aio.AioRpcError as exc:
                 tally.fail(exc.code().name, exc.details() or "")
                 continue
             except Exception as exc:
                 tally.fail(type(exc).__name__, str(exc))
                 continue
-            taken = answer.accepted_count + answer.duplicate_count
-            _check_counts(tally, perf_counter() - started, events_per_call, taken, answer.rejected_count)
+            try:
+                taken, rejected = counts(answer, events_per_call)
+            except (ValueError, TypeError, AttributeError) as exc:
+                tally.fail("BAD_ANSWER", repr(exc))
+                continue
+            _check_counts(tally, perf_counter() - started, events_per_call, taken, rejected)
         return True
 
     return work
@@ -172,15 +186,33 @@ def _stream_worker(
     return work
 
 
+def _cycled(payloads: Sequence[bytes], offset: int) -> Callable[[int], bytes]:
+    return lambda i: payloads[(offset + i) % len(payloads)]
+
+
+def _each_call(source: Callable[[], bytes]) -> Callable[[int], bytes]:
+    return lambda i: source()
+
+
+def _answer_bytes(taken: Taken) -> Callable[[Any, int], tuple[int, int]]:
+    """A vendor's gRPC answer (raw bytes) read as its route reads the same message over HTTP."""
+    return lambda answer, sent: taken(200, answer, sent)
+
+
 async def drive_grpc(
     address: str,
     scenario: Scenario,
-    payloads: Sequence[bytes],
+    payloads: Sequence[bytes] | Callable[[], bytes],
     metadata: Metadata,
     load: Load,
     meter: CpuMeter | None,
+    taken: Taken | None = None,
 ) -> tuple[Measured, Measured]:
-    """Warm-up then measured phase of `scenario` against the gRPC server at `address`."""
+    """Warm-up then measured phase of `scenario` against the gRPC server at `address`. `payloads`
+    are IngestService's prepared requests, cycled; for a scenario with a `vendor`, a body source
+    that gives each call its request, and `taken`, which reads the answer's bytes."""
+    if scenario.vendor and (taken is None or not callable(payloads)):
+        raise ValueError(f"{scenario.name} needs a body source and its route's `taken`")
     count = load.streams if scenario.streaming else load.concurrency
     options = [("grpc.use_local_subchannel_pool", 1)]
     channels = [
@@ -192,20 +224,42 @@ async def drive_grpc(
         for i in range(count):
             channel = channels[i // WORKERS_PER_CHANNEL]
             offset = i * 7
-            if scenario.streaming:
+            if callable(payloads):
+                assert taken is not None
+                vendor = channel.unary_unary(
+                    scenario.rpc, request_serializer=_raw, response_deserializer=_raw
+                )
+                workers.append(
+                    _unary_worker(
+                        vendor,
+                        _each_call(payloads),
+                        scenario.events_per_message,
+                        metadata,
+                        _answer_bytes(taken),
+                    )
+                )
+            elif scenario.streaming:
                 stream = channel.stream_unary(
-                    STREAM_EVENTS,
+                    scenario.rpc,
                     request_serializer=_raw,
                     response_deserializer=pb.StreamEventsResponse.FromString,
                 )
                 workers.append(_stream_worker(stream, payloads, scenario, metadata, offset))
             else:
                 unary = channel.unary_unary(
-                    WRITE_EVENTS,
+                    scenario.rpc,
                     request_serializer=_raw,
                     response_deserializer=pb.WriteEventsResponse.FromString,
                 )
-                workers.append(_unary_worker(unary, payloads, scenario.events_per_message, metadata, offset))
+                workers.append(
+                    _unary_worker(
+                        unary,
+                        _cycled(payloads, offset),
+                        scenario.events_per_message,
+                        metadata,
+                        _write_events_counts,
+                    )
+                )
         warmup = await run_phase(workers, load.warmup_s)
         measured = await run_phase(workers, load.seconds, meter)
         return warmup, measured
@@ -223,7 +277,7 @@ class HttpRequests:
     headers: Mapping[str, str]
     bodies: Callable[[], bytes]
     events_per_request: int
-    taken: Callable[[int, bytes, int], tuple[int, int]]
+    taken: Taken
 
 
 def _request_head(address: str, requests: HttpRequests) -> bytes:

@@ -59,7 +59,7 @@ from aiohttp import web
 from bench.bare import aiohttp_runner
 from bench.cpu import process_cpu_s
 from bench.load import HttpRequests, Load, drive_http
-from bench.routes import ROUTES, Keys, bare_taken
+from bench.routes import ROUTES, Keys
 from bench.targets import LOGISTER_RATE_LIMIT, MASTER_SECRET, PLACEHOLDER_KEYS, PROJECT_SECRET, make_keys
 from server import runtime
 
@@ -341,7 +341,7 @@ async def client(args: argparse.Namespace) -> None:
             args.batch, keys, expected=int((args.warmup + args.seconds) * 400), unique=not args.bare
         ),
         events_per_request=per,
-        taken=bare_taken if args.bare else route.taken,
+        taken=route.bare_taken if args.bare else route.taken,
     )
     address = f"127.0.0.1:{args.port}"
     load = Load(seconds=args.warmup, warmup_s=0.0, concurrency=args.concurrency, streams=1)

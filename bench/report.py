@@ -2,11 +2,12 @@
 
 Contract: `render` turns the measured rows into plain-text lines. Ratios divide a row's events/s
 by a baseline's events/s in the same shape of load, measured in the same run (see
-`baseline_scenario`): `/grpc` by bare grpc.aio's (`single` or `batch100`), `/aiohttp` by the bare
-aiohttp handler's on the same HTTP scenario, that is, the same route's bodies (gRPC rows: the
-canonical route's). With one event per request the events/s ratio is the requests/s ratio. A
-ratio is shown only when its baseline ran without errors. A goal is "met" or "MISSED" only for a
-row without errors; a row with errors says "invalid".
+`baseline_scenario`): `/grpc` by bare grpc.aio's (`single` or `batch100`; for OTLP's batches, over
+HTTP or gRPC, its `otlp-batch100`, the same messages), `/aiohttp` by the bare aiohttp handler's on
+the same HTTP scenario, that is, the same route's bodies (gRPC rows: the canonical route's, or for
+`otlp-batch100` the `otlp` route's batches). With one event per request the events/s ratio is the
+requests/s ratio. A ratio is shown only when its baseline ran without errors. A goal is "met" or
+"MISSED" only for a row without errors; a row with errors says "invalid".
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.load import Measured
-from bench.scenarios import Scenario
+from bench.scenarios import Scenario, grpc_twin
 from bench.targets import Target
 
 
@@ -49,6 +50,19 @@ GOALS = (
     Goal("postgres", "single", "single-event WriteEvents >= 70% of bare grpc.aio calls/s", min_ratio=0.70),
     Goal("sqlite", "batch100", "batches of 100 on SQLite >= 80,000 events/s", min_events_s=80_000),
     Goal("postgres", "batch100", "batches of 100 on PostgreSQL >= 50,000 events/s", min_events_s=50_000),
+    # Issue 14: OTLP over gRPC, at the targets of the other batches of 100.
+    Goal(
+        "sqlite",
+        "otlp-batch100",
+        "OTLP/gRPC batches of 100 on SQLite >= 80,000 events/s",
+        min_events_s=80_000,
+    ),
+    Goal(
+        "postgres",
+        "otlp-batch100",
+        "OTLP/gRPC batches of 100 on PostgreSQL >= 50,000 events/s",
+        min_events_s=50_000,
+    ),
     *(
         Goal(
             target,
@@ -90,11 +104,15 @@ _HEADER = (
 def baseline_scenario(scenario: Scenario, baseline: str) -> str | None:
     """The scenario of `baseline` (`bare-grpc`, or an HTTP target such as `bare-aiohttp`) that
     `scenario` compares with: the same shape of load (one event a request, or batches of the same
-    size), on the same route for HTTP (the canonical one for gRPC scenarios). None when there is
-    none."""
+    size), on the same route for HTTP (the canonical one for IngestService's gRPC scenarios, the
+    vendor's for a vendor's gRPC scenario), and the same messages where a vendor has a gRPC
+    scenario (OTLP's batches). None when there is none."""
     if baseline == "bare-grpc":
         if not scenario.route:
             return scenario.name
+        twin = grpc_twin(scenario)
+        if twin is not None:
+            return twin
         if scenario.events_per_message == 1:
             return "single"
         return "batch100" if scenario.events_per_message == 100 else None
@@ -102,6 +120,8 @@ def baseline_scenario(scenario: Scenario, baseline: str) -> str | None:
         return scenario.name
     if scenario.streaming:
         return None
+    if scenario.vendor:
+        return f"http-batch{scenario.events_per_message}:{scenario.vendor}"
     return "http-single:canonical" if scenario.events_per_message == 1 else "http-batch100:canonical"
 
 

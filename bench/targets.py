@@ -10,8 +10,8 @@ directory, the PostgreSQL database). It raises `TargetSkipped` when PostgreSQL i
 - `bare-aiohttp` is ready when `GET /healthz` answers 200.
 - The `http-*` targets are the same ingestd as the gRPC ones (one process serves both), driven
   over its HTTP gateway: ready when gRPC is SERVING and the HTTP port accepts connections. Once
-  ready, `Started.keys` holds an Open Sentry public key and a SimpleLogs server key, made over
-  HTTP with the master key (`POST /v1/organizations/default/keys`).
+  ready, `Started.keys` holds a public key (Open Sentry's and Sentry's) and a SimpleLogs server
+  key, made over HTTP with the master key (`POST /v1/organizations/default/keys`).
 
 ingestd runs as `python -m server serve` with only the `INGESTD_*` variables set here (any in
 the caller's environment are dropped, so a run does not depend on the shell it came from). The
@@ -195,8 +195,8 @@ def both_ready(grpc_address: str, http_port: int) -> Callable[[], Awaitable[bool
 
 
 async def make_keys(http_address: str) -> Keys:
-    """Makes, with the master key, the keys the vendor routes need: an Open Sentry public key
-    and a SimpleLogs server key of project `default`.
+    """Makes, with the master key, the keys the vendor routes need: a public key (Open Sentry's
+    and Sentry's) and a SimpleLogs server key of project `default`.
 
     Raises:
         StartFailed: the admin route did not answer 200 with a secret.
