@@ -278,6 +278,34 @@ def test_grouping_falls_back_to_all_frames_then_values_then_the_template() -> No
     assert grouping.default_components([], "user %s") == ["message", "user %s"]
 
 
+def _browser(exc_type: str, value: str, origin: str, *functions: str) -> event_pb2.ExceptionInfo:
+    """An exception as @sentry/browser reports it: each frame's filename is its script's URL."""
+    frames = [
+        E.StackFrame(filename=f"{origin}/shop.js", function=f, lineno=9, in_app=True) for f in functions
+    ]
+    return E.ExceptionInfo(type=exc_type, value=value, frames=frames)
+
+
+def test_browser_frames_group_alike_from_every_origin_by_their_functions() -> None:
+    local = _browser("TypeError", "x", "http://localhost:5173", "?", "checkout", "placeOrder")
+    deployed = _browser("TypeError", "y", "https://shop.example.com/v2", "?", "checkout", "placeOrder")
+    elsewhere = _browser("TypeError", "x", "http://localhost:5173", "?", "checkout", "refund")
+
+    assert grouping.fingerprint([local], "") == grouping.fingerprint([deployed], "")
+    assert grouping.fingerprint([local], "") != grouping.fingerprint([elsewhere], "")
+    assert grouping.default_components([local], "")[-2:] == ["|checkout|", "|placeOrder|"]
+
+
+def test_a_browser_stack_of_anonymous_code_falls_back_to_the_values() -> None:
+    # Messages, to which the JavaScript SDKs attach the stack where they were captured, from a
+    # script's top level: the stack has nothing that counts, so the text tells them apart.
+    slow = _browser("", "cart slow", "http://localhost:5173", "?")
+    stuck = _browser("", "cart stuck", "http://localhost:5173", "<anonymous>")
+
+    assert grouping.default_components([slow], "cart slow") == ["exception", ": cart slow"]
+    assert grouping.fingerprint([slow], "cart slow") != grouping.fingerprint([stuck], "cart stuck")
+
+
 def test_a_sent_fingerprint_replaces_or_extends_the_default() -> None:
     exc = _exception("E", "v", ("app", "f", True))
     default = grouping.fingerprint([exc], "")

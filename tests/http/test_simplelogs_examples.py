@@ -6,19 +6,16 @@ TypeScript examples lose their type annotations (tests/payloads/simplelogs/ says
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 
 from ingestd.v1 import event_pb2
+from tests.browser import browse, chromium_or_skip, page_server
 from tests.conftest import Http
 from tests.http.test_simplelogs import SimpleLogs, payload, simplelogs_on
 from tests.subprocesses import run, tool_or_skip
@@ -112,96 +109,27 @@ async def test_python_example(sl: SimpleLogs) -> None:
     assert [e["log"]["touchpoint"] for e in await sl.events_over_http()] == ["api/payments"] * 2
 
 
-@dataclass
-class Page:
-    """The example page's own server: its port, the HTML it serves, and the page's report."""
-
-    port: int
-    report: asyncio.Future[dict[str, Any]]
-    html: str = ""
-
-
-@contextlib.asynccontextmanager
-async def _page_server(client_js: str) -> AsyncIterator[Page]:
-    """Serves the example page and the example's script on 127.0.0.1."""
-    page = Page(0, asyncio.get_running_loop().create_future())
-
-    async def index(request: web.Request) -> web.Response:
-        return web.Response(text=page.html, content_type="text/html")
-
-    async def script(request: web.Request) -> web.Response:
-        return web.Response(text=client_js, content_type="text/javascript")
-
-    async def receive(request: web.Request) -> web.Response:
-        if not page.report.done():
-            page.report.set_result(orjson.loads(await request.read()))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_get("/", index)
-    app.router.add_get("/browser_client.js", script)
-    app.router.add_post("/report", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        page.port = runner.addresses[0][1]
-        yield page
-    finally:
-        await runner.cleanup()
-
-
 async def test_browser_example_beacon_and_fetch_fallback(http: Http, tmp_path: Path) -> None:
-    found = [shutil.which(name) for name in ("chromium-browser", "google-chrome")]
     # `make test` installs Debian's chromium where it can; under CI=true a missing one fails.
-    chromium = next((path for path in found if path), None) or tool_or_skip(
-        "chromium", purpose="the real-browser beacon example"
-    )
+    chromium = chromium_or_skip("the real-browser beacon example")
     client_js = payload("browser_client.js").replace(SEED_HOST, http.url(""))
-    async with _page_server(client_js) as page:
-        # The page is served from `localhost`, the gateway from 127.0.0.1: a cross-origin call.
-        origin = f"http://localhost:{page.port}"
-        async with simplelogs_on(http, [origin]) as sl:
-            page.html = payload("browser_page.html").replace("{{CLIENT_KEY}}", sl.client_key)
+    # The page is served from `localhost`, the gateway from 127.0.0.1: a cross-origin call.
+    async with (
+        page_server({"/browser_client.js": client_js}) as page,
+        simplelogs_on(http, [page.origin]) as sl,
+    ):
+        page.html = payload("browser_page.html").replace("{{CLIENT_KEY}}", sl.client_key)
 
-            seen = await _browse(chromium, origin + "/", tmp_path, page.report)
+        seen = await browse(chromium, page.origin + "/", tmp_path, page.report)
 
-            assert seen.get("error") is None, seen
-            assert seen["beaconUrl"] == http.url("/api/v1/enqueue")
-            assert (seen["fetchStatus"], seen["fetchBody"]) == (202, {"queued": True}), (
-                "CORS let the page read it"
-            )
-            events = await sl.events()
-            assert sorted((e.message, e.origin) for e in events) == [
-                ("from a beacon", "client"),
-                ("from the fetch fallback", "client"),
-            ]
-            assert len(await sl.events_over_http()) == 2
-
-
-async def _browse(
-    chromium: str, url: str, tmp_path: Path, report: asyncio.Future[dict[str, Any]]
-) -> dict[str, Any]:
-    """Opens `url` in a headless Chromium until the page reports; returns the report."""
-    process = await asyncio.create_subprocess_exec(
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--no-proxy-server",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        url,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        return await asyncio.wait_for(asyncio.shield(report), TIMEOUT_S)
-    except TimeoutError:
-        pytest.fail(f"the page did not report within {TIMEOUT_S} s")
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await process.wait()
+        assert seen.get("error") is None, seen
+        assert seen["beaconUrl"] == http.url("/api/v1/enqueue")
+        assert (seen["fetchStatus"], seen["fetchBody"]) == (202, {"queued": True}), (
+            "CORS let the page read it"
+        )
+        events = await sl.events()
+        assert sorted((e.message, e.origin) for e in events) == [
+            ("from a beacon", "client"),
+            ("from the fetch fallback", "client"),
+        ]
+        assert len(await sl.events_over_http()) == 2
