@@ -26,6 +26,7 @@ from ingestd.v1 import (
 from server.clock import Clock
 from server.config import Settings
 from server.main import Running, running
+from tests.helpers import BEFORE_MIDNIGHT_S, ManualClock
 
 MASTER_SECRET = "mk_test_master_0123456789abcdef"
 PROJECT_SECRET = "pk_test_project_0123456789abcdef"
@@ -195,4 +196,21 @@ def http_target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, st
 async def http(http_target: tuple[str, str]) -> AsyncIterator[Http]:
     database_url, mode = http_target
     async with http_gateway(make_settings(database_url), mode) as client:
+        yield client
+
+
+@pytest.fixture
+async def limited(http_target: tuple[str, str]) -> AsyncIterator[Http]:
+    """As `http`, with the default project limited to one event a day, at 23:59:00 UTC: a call
+    past the limit is told to retry in 60 seconds."""
+    database_url, mode = http_target
+    async with http_gateway(make_settings(database_url), mode, ManualClock(BEFORE_MIDNIGHT_S)) as client:
+        async with client.session.patch(
+            client.url("/v1/projects/default"),
+            params={"updateMask": "limits.dailyEventLimit"},
+            json={"limits": {"dailyEventLimit": "1"}},
+            headers=client.bearer(MASTER_SECRET),
+        ) as response:
+            assert response.status == 200, await response.text()
+            assert (await response.json())["limits"]["dailyEventLimit"] == "1"
         yield client

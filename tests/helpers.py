@@ -60,6 +60,11 @@ def reason(error: grpc.aio.AioRpcError) -> str:
     return str(info.reason)
 
 
+DAY_S = 86_400
+#: 23:59:00 UTC on 2025-11-21: a minute before a daily limit resets.
+BEFORE_MIDNIGHT_S = 20_414 * DAY_S - 60
+
+
 class ManualClock:
     """A clock that moves only when told to."""
 

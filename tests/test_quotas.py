@@ -19,12 +19,18 @@ from server.errors import FailedPrecondition, ResourceExhausted
 from server.main import core, running
 from server.quotas import ProjectQuotas
 from tests.conftest import Client, grpc_channel, make_settings
-from tests.helpers import ManualClock, detail, log_event, reason, rich_status, violations, write_request
+from tests.helpers import (
+    BEFORE_MIDNIGHT_S,
+    ManualClock,
+    detail,
+    log_event,
+    reason,
+    rich_status,
+    violations,
+    write_request,
+)
 
 pb = admin_service_pb2
-DAY_S = 86_400
-#: 23:59:00 UTC on 2025-11-21.
-BEFORE_MIDNIGHT_S = 20_414 * DAY_S - 60
 
 
 @contextlib.asynccontextmanager

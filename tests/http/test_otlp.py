@@ -7,7 +7,7 @@ says, never with a 500."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +26,6 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ingestd.v1 import event_pb2
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http, grpc_channel, http_gateway, make_settings
-from tests.helpers import ManualClock
-from tests.test_quotas import BEFORE_MIDNIGHT_S
 
 E = event_pb2
 PROTOBUF = "application/x-protobuf"
@@ -349,21 +347,6 @@ async def test_a_body_over_the_cap_is_413_as_sent_and_inflated(http_target: tupl
 
 
 # Throttling
-
-
-@pytest.fixture
-async def limited(http_target: tuple[str, str]) -> AsyncIterator[Http]:
-    """An ingestd whose default project accepts one event a day, at 23:59:00 UTC."""
-    database_url, mode = http_target
-    async with http_gateway(make_settings(database_url), mode, ManualClock(BEFORE_MIDNIGHT_S)) as http:
-        async with http.session.patch(
-            http.url("/v1/projects/default"),
-            params={"updateMask": "limits.dailyEventLimit"},
-            json={"limits": {"dailyEventLimit": "1"}},
-            headers=http.bearer(MASTER_SECRET),
-        ) as response:
-            assert response.status == 200, await response.text()
-        yield http
 
 
 @pytest.mark.parametrize("content_type", [PROTOBUF, JSON])

@@ -4,30 +4,15 @@ with the server's clock injected at one minute to UTC midnight."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import pytest
 
-from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http, http_gateway, make_settings
-from tests.helpers import ManualClock
+from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http
 from tests.http import test_logister, test_operyn
 from tests.http.test_logstitch import EVENTS, assert_error, call, event
-from tests.test_quotas import BEFORE_MIDNIGHT_S
 
 WRITE = "/v1/projects/default/events:write"
-
-
-@pytest.fixture
-async def limited(http_target: tuple[str, str]) -> AsyncIterator[Http]:
-    """An ingestd whose default project accepts one event a day, at 23:59:00 UTC."""
-    database_url, mode = http_target
-    async with http_gateway(make_settings(database_url), mode, ManualClock(BEFORE_MIDNIGHT_S)) as http:
-        status, project = await _patch(http, {"limits": {"dailyEventLimit": "1"}}, "limits.dailyEventLimit")
-        assert status == 200, project
-        assert project["limits"]["dailyEventLimit"] == "1"
-        yield http
 
 
 async def _patch(http: Http, update: dict[str, Any], mask: str) -> tuple[int, Any]:

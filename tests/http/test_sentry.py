@@ -18,8 +18,6 @@ from multidict import CIMultiDict
 
 from server.dsn import project_number
 from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http, http_gateway, make_settings
-from tests.helpers import ManualClock
-from tests.test_quotas import BEFORE_MIDNIGHT_S
 
 NUMBER = project_number("default")
 ENVELOPE = f"/api/{NUMBER}/envelope/"
@@ -570,21 +568,6 @@ async def test_browsers_get_cors_headers_that_expose_the_rate_limit_headers(http
         assert preflight.status == 204
         assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
         assert "x-sentry-auth" in preflight.headers["Access-Control-Allow-Headers"]
-
-
-@pytest.fixture
-async def limited(http_target: tuple[str, str]) -> AsyncIterator[Http]:
-    """An ingestd whose default project accepts one event a day, at 23:59:00 UTC."""
-    database_url, mode = http_target
-    async with http_gateway(make_settings(database_url), mode, ManualClock(BEFORE_MIDNIGHT_S)) as http:
-        async with http.session.patch(
-            http.url("/v1/projects/default"),
-            params={"updateMask": "limits.dailyEventLimit"},
-            json={"limits": {"dailyEventLimit": "1"}},
-            headers=http.bearer(MASTER_SECRET),
-        ) as response:
-            assert response.status == 200, await response.text()
-        yield http
 
 
 async def test_past_the_daily_limit_the_answer_is_429_with_both_rate_limit_headers(limited: Http) -> None:

@@ -16,10 +16,8 @@ import orjson
 
 from server.dsn import project_number
 from tests.browser import browse, chromium_or_skip, page_server
-from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http, http_gateway, make_settings
-from tests.helpers import ManualClock
+from tests.conftest import MASTER_SECRET, PROJECT_SECRET, Http
 from tests.subprocesses import REPO
-from tests.test_quotas import BEFORE_MIDNIGHT_S
 
 PAGE = REPO / "tests" / "payloads" / "sentry"
 NODE_MODULES = REPO / "node_modules"
@@ -129,37 +127,29 @@ async def test_the_sentry_browser_sdk_reports_an_error_and_messages_from_another
 
 
 async def test_the_sentry_browser_sdk_reads_the_rate_limit_headers_and_backs_off(
-    http_target: tuple[str, str], tmp_path: Path
+    limited: Http, tmp_path: Path
 ) -> None:
-    database_url, mode = http_target
     # At 23:59:00 UTC, with one event a day, already taken: each answer is 429, for 60 seconds.
-    async with http_gateway(make_settings(database_url), mode, ManualClock(BEFORE_MIDNIGHT_S)) as http:
-        async with http.session.patch(
-            http.url("/v1/projects/default"),
-            params={"updateMask": "limits.dailyEventLimit"},
-            json={"limits": {"dailyEventLimit": "1"}},
-            headers=http.bearer(MASTER_SECRET),
-        ) as response:
-            assert response.status == 200, await response.text()
-        dsn, key = await _dsn(http)
-        event_id = uuid.uuid4().hex
-        async with http.session.post(
-            http.url(f"{ENVELOPE}?sentry_key={key}"),
-            data=b'{"event_id":"%s"}\n{"type":"event"}\n{"message":"first"}' % event_id.encode(),
-        ) as response:
-            assert response.status == 200, await response.text()
+    http = limited
+    dsn, key = await _dsn(http)
+    event_id = uuid.uuid4().hex
+    async with http.session.post(
+        http.url(f"{ENVELOPE}?sentry_key={key}"),
+        data=b'{"event_id":"%s"}\n{"type":"event"}\n{"message":"first"}' % event_id.encode(),
+    ) as response:
+        assert response.status == 200, await response.text()
 
-        seen, _ = await _shop(http, dsn, uuid.uuid4().hex[:12], tmp_path)
+    seen, _ = await _shop(http, dsn, uuid.uuid4().hex[:12], tmp_path)
 
-        answered = [sent for sent in seen["sends"] if "status" in sent]
-        assert answered, seen
-        for sent in answered:
-            # The page could read the status and both headers: ingestd exposes them to it.
-            assert (sent["status"], sent["headers"]) == (
-                429,
-                {"x-sentry-rate-limits": "60::project:daily_event_limit", "retry-after": "60"},
-            ), sent
-        # The message captured after those answers never left the page: the SDK backed off.
-        [again] = [sent for sent in seen["sends"] if sent.get("eventId") == seen["again"]]
-        assert "status" not in again, seen
-        assert [e["idempotencyKey"] for e in await _events(http)] == [event_id]
+    answered = [sent for sent in seen["sends"] if "status" in sent]
+    assert answered, seen
+    for sent in answered:
+        # The page could read the status and both headers: ingestd exposes them to it.
+        assert (sent["status"], sent["headers"]) == (
+            429,
+            {"x-sentry-rate-limits": "60::project:daily_event_limit", "retry-after": "60"},
+        ), sent
+    # The message captured after those answers never left the page: the SDK backed off.
+    [again] = [sent for sent in seen["sends"] if sent.get("eventId") == seen["again"]]
+    assert "status" not in again, seen
+    assert [e["idempotencyKey"] for e in await _events(http)] == [event_id]
