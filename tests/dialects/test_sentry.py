@@ -317,6 +317,22 @@ def test_a_sent_fingerprint_replaces_or_extends_the_default() -> None:
     assert extended == grouping.fingerprint([exc], "", ["{{default}}", "eu"])
 
 
+def test_a_synthetic_exception_groups_by_the_message_template_not_its_value() -> None:
+    def event(user: str, synthetic: bool) -> dict[str, Any]:
+        exception = {"type": "Error", "value": f"user {user} left", "mechanism": {"synthetic": synthetic}}
+        return {
+            "logentry": {"message": "user %s left", "params": [user]},
+            "exception": {"values": [exception]},
+        }
+
+    def grouped(user: str, synthetic: bool) -> str:
+        [stored] = _translate(("event", event(user, synthetic))).events
+        return stored.fingerprint
+
+    assert grouped("ann", True) == grouped("bob", True)
+    assert grouped("ann", False) != grouped("bob", False)
+
+
 # Events (§5.1, §5.2)
 
 

@@ -48,7 +48,8 @@ _UNLABELED_EVENT = "<unlabeled event>"
 
 def error(payload: JsonObject, event_id: str) -> event_pb2.Event:
     """An `event` item as a `KIND_ERROR` event whose idempotency key is its `event_id`."""
-    chain = [_exception(obj(v)) for v in values(payload.get("exception")) if isinstance(v, dict)]
+    raw = [obj(v) for v in values(payload.get("exception")) if isinstance(v, dict)]
+    chain = [_exception(v) for v in raw]
     if not chain:
         stack = _thread_stack(payload)
         if stack:
@@ -63,8 +64,21 @@ def error(payload: JsonObject, event_id: str) -> event_pb2.Event:
     # Sentry's title for an event without an exception or a message; ingestd needs one of them.
     event.message = formatted or ("" if chain and (chain[-1].type or chain[-1].value) else _UNLABELED_EVENT)
     event.level = LEVELS.get(text(payload.get("level")).lower(), E.LEVEL_ERROR)  # type: ignore[assignment]
-    event.fingerprint = grouping.fingerprint(chain, template or formatted, payload.get("fingerprint"))
+    event.fingerprint = grouping.fingerprint(
+        _as_grouped(chain, raw), template or formatted, payload.get("fingerprint")
+    )
     return event
+
+
+def _as_grouped(chain: list[event_pb2.ExceptionInfo], raw: list[JsonObject]) -> list[event_pb2.ExceptionInfo]:
+    """The chain as Sentry groups it: a synthetic exception's type and value
+    (`mechanism.synthetic`: made up by the SDK, such as a message captured with its stack, or a
+    signal's name) do not count, so such events group by their stack or their message template."""
+    grouped = list(chain)
+    for index, value in enumerate(raw):
+        if obj(value.get("mechanism")).get("synthetic") is True:
+            grouped[index] = E.ExceptionInfo(frames=chain[index].frames)
+    return grouped
 
 
 def transaction(payload: JsonObject, event_id: str) -> event_pb2.Event:
