@@ -39,6 +39,7 @@ _MAX_REQUEST_ID = 128
 _JSON = "application/json"
 _CORS_METHODS = "GET, POST, OPTIONS"
 _CANONICAL_CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, X-Api-Key, X-Request-Id"
+_CANONICAL_CORS_EXPOSED = "X-Request-Id, Retry-After"
 # Request ids need only be unique: a PRNG seeded once, not a system call per request.
 _unique = random.Random(secrets.randbits(128))
 _access_log = structlog.get_logger("ingestd.http")
@@ -171,9 +172,9 @@ class HttpGateway:
             raise
         response.headers["X-Request-Id"] = request_id
         if binding.edge is not None and binding.edge.cors:
-            _allow_origin(request, response, binding.edge.expose_headers)
+            _allow_origin(request, response, credentials=True, expose=", ".join(binding.edge.expose_headers))
         elif binding.edge is None and self._cors_allows(request):
-            self._allow_canonical_origin(request, response)
+            _allow_origin(request, response, credentials=False, expose=_CANONICAL_CORS_EXPOSED)
         self._access(request, response.status, started, request_id, call)
         return response
 
@@ -299,31 +300,17 @@ class HttpGateway:
         origins = self._limits.cors_origins
         return origin is not None and bool(origins) and ("*" in origins or origin in origins)
 
-    @staticmethod
-    def _allow_canonical_origin(request: web.Request, response: web.StreamResponse) -> None:
-        # Keys travel in headers, never cookies: no credentials, so no `Allow-Credentials`.
-        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
-        response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
-        response.headers["Vary"] = "Origin"
-
     def _unmatched(self, request: web.Request, path: str, request_id: str) -> web.StreamResponse:
         allowed, edge = self._any_method(path)
         if request.method == "OPTIONS" and edge is not None and edge.cors:
-            response = web.Response(status=204)
-            _allow_origin(request, response)
-            response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
             asked = request.headers.get("Access-Control-Request-Headers", "")
-            response.headers["Access-Control-Allow-Headers"] = asked or "content-type"
-            response.headers["Access-Control-Max-Age"] = "86400"
-            return response
+            return _preflight(request, _CORS_METHODS, asked or "content-type", credentials=True, expose="")
         if allowed and edge is None and request.method == "OPTIONS" and self._cors_allows(request):
             # A preflight of the canonical API from an allowed origin.
-            response = web.Response(status=204)
-            self._allow_canonical_origin(request, response)
-            response.headers["Access-Control-Allow-Methods"] = ", ".join(sorted({*allowed, "OPTIONS"}))
-            response.headers["Access-Control-Allow-Headers"] = _CANONICAL_CORS_HEADERS
-            response.headers["Access-Control-Max-Age"] = "86400"
-            return response
+            methods = ", ".join(sorted({*allowed, "OPTIONS"}))
+            return _preflight(
+                request, methods, _CANONICAL_CORS_HEADERS, credentials=False, expose=_CANONICAL_CORS_EXPOSED
+            )
         if allowed and edge is None:
             status = make_status(
                 code_pb2.UNIMPLEMENTED, f"{request.method} is not allowed here", "METHOD_NOT_ALLOWED"
@@ -393,13 +380,28 @@ def _plain_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if not k.startswith("grpc-") and k != "x-request-id"}
 
 
-def _allow_origin(request: web.Request, response: web.StreamResponse, expose: tuple[str, ...] = ()) -> None:
-    # Beacons are credentialed, so `*` would be refused: echo the exact origin
-    # (docs/vendors/opensentry.md §5).
+def _allow_origin(
+    request: web.Request, response: web.StreamResponse, *, credentials: bool, expose: str
+) -> None:
+    """Lets the request's origin read the answer: echoes the exact origin, since vendors' beacons are
+    credentialed and `*` would be refused (docs/vendors/opensentry.md §5). The canonical API's keys
+    travel in headers, never cookies, so it allows no credentials."""
     origin = request.headers.get("Origin")
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
+        if credentials:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
         if expose:
-            response.headers["Access-Control-Expose-Headers"] = ", ".join(expose)
+            response.headers["Access-Control-Expose-Headers"] = expose
     response.headers["Vary"] = "Origin"
+
+
+def _preflight(
+    request: web.Request, methods: str, headers: str, *, credentials: bool, expose: str
+) -> web.Response:
+    response = web.Response(status=204)
+    _allow_origin(request, response, credentials=credentials, expose=expose)
+    response.headers["Access-Control-Allow-Methods"] = methods
+    response.headers["Access-Control-Allow-Headers"] = headers
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response

@@ -190,8 +190,7 @@ def inflate(data: bytes, limit: int, reservation: Reservation | None = None) -> 
                 break
     except zlib.error as exc:
         raise BodyError(400, code_pb2.INVALID_ARGUMENT, f"invalid gzip body: {exc}", "INVALID_GZIP") from None
-    out = b"".join(pieces)
-    if len(out) > limit:
+    if size > limit:
         raise BodyError(
             413,
             code_pb2.RESOURCE_EXHAUSTED,
@@ -203,7 +202,8 @@ def inflate(data: bytes, limit: int, reservation: Reservation | None = None) -> 
         raise BodyError(
             400, code_pb2.INVALID_ARGUMENT, "invalid gzip body: truncated or trailing data", "INVALID_GZIP"
         )
-    return out
+    # Joined only once it is known to be kept: a refused bomb is never copied whole.
+    return b"".join(pieces)
 
 
 def json_depth_exceeds(value: object, limit: int) -> bool:

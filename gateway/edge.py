@@ -12,7 +12,7 @@ query parameters.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from google.rpc import status_pb2  # type: ignore[attr-defined]
@@ -37,9 +37,13 @@ class Edge:
     content_type: str = "application/json"
     #: The error Content-Type by HTTP status, where a vendor's differ; overrides `content_type`.
     content_type_for: Callable[[int], str] | None = None
-    #: The API document's security schemes (`gateway.openapi.SECURITY_SCHEMES`) the vendor takes
+    #: The API document's security schemes (`gateway.openapi.SECURITY_SCHEMES`, or its own
+    #: `security_schemes`) the vendor takes
     #: its key through, any one of them; empty where the key is in the body.
     security: tuple[str, ...] = ()
+    #: Security schemes of the vendor's own (OpenAPI Security Scheme Objects, by name), added to
+    #: the API document.
+    security_schemes: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     #: Path prefixes (such as `/api/v1/`) whose requests no route matches this edge answers, in
     #: its vendor's shape; the longest prefix of any edge wins. Elsewhere such a request gets the
     #: canonical `google.rpc.Status`.

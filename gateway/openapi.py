@@ -10,7 +10,8 @@ parameters, by proto field path (`page_size`, `user.id`); errors are a `google.r
 A body or response body of type `google.api.HttpBody` is raw content in a vendor's own shape:
 it is described as `application/json` with a schema that accepts anything, and the operation is
 left to its RPC comment. Those vendor operations (`ingestd.compat.*`) authenticate their vendor's
-way, so only the canonical operations carry the bearer and `x-api-key` security schemes.
+way: each carries the security schemes its edge names (`Edge.security`, with the schemes the edge
+adds in `Edge.security_schemes`), the canonical operations the bearer and `x-api-key` ones.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ Schema = dict[str, Any]
 HTTP_BODY = "google.api.HttpBody"
 #: Vendor dialect packages: their operations are documented by their own comments and auth.
 COMPAT_PACKAGE_PREFIX = "ingestd.compat."
+#: The canonical API's security schemes; vendors' edges may name them too, and add their own
+#: (`Edge.security_schemes`).
 SECURITY_SCHEMES: dict[str, Schema] = {
     "bearer": {
         "type": "http",
@@ -52,30 +55,6 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "in": "header",
         "name": "x-api-key",
         "description": "The same API key in the `x-api-key` header.",
-    },
-    "openSentryKey": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "x-open-sentry-key",
-        "description": "Open Sentry's key header: the DSN's public key or a project key.",
-    },
-    "openSentryQueryKey": {
-        "type": "apiKey",
-        "in": "query",
-        "name": "key",
-        "description": "Open Sentry's key as the `key` query parameter, where a header cannot be set.",
-    },
-    "sentryAuth": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "x-sentry-auth",
-        "description": "Sentry's auth header, `Sentry sentry_key=<public key>, sentry_version=7`.",
-    },
-    "sentryQueryKey": {
-        "type": "apiKey",
-        "in": "query",
-        "name": "sentry_key",
-        "description": "Sentry's public key as the `sentry_key` query parameter, as JavaScript SDKs send it.",
     },
 }
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
@@ -182,6 +161,9 @@ def build_document(
     tags = _tag_names(services)
     bindings: dict[str, int] = {}
     paths: dict[str, dict[str, Any]] = {}
+    security_schemes: dict[str, Any] = dict(SECURITY_SCHEMES)
+    for vendor_edge in (edges or {}).values():
+        security_schemes.update(vendor_edge.security_schemes)
     for route in routes:
         method = methods.get(route.rpc)
         if method is None:
@@ -197,6 +179,9 @@ def build_document(
         edge = (edges or {}).get(method.containing_service.full_name)
         if edge is not None and edge.security:
             operation["security"] = [{scheme: []} for scheme in edge.security]
+            unknown = set(edge.security) - security_schemes.keys()
+            if unknown:
+                raise ValueError(f"{route.rpc}: no security scheme {sorted(unknown)}")
         if verb in paths.setdefault(path, {}):
             raise ValueError(f"two routes are {route.http_method} {path}")
         paths[path][verb] = operation
@@ -210,7 +195,7 @@ def build_document(
         "paths": paths,
         "components": {
             "schemas": dict(sorted(schemas.components.items())),
-            "securitySchemes": SECURITY_SCHEMES,
+            "securitySchemes": security_schemes,
         },
     }
     # Schemas are shared between operations and with this module's tables: the caller gets a tree

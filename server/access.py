@@ -32,6 +32,13 @@ class Access:
             organization = self._organization_of[project] = record.organization_id
         return organization
 
+    async def organization_or_none(self, project: str) -> str | None:
+        """The organization that owns `project`; None for no such project."""
+        try:
+            return await self.organization_of(project)
+        except NotFound:
+            return None
+
     async def project(self, principal: Principal, project: str, *, write: bool = False) -> str:
         """The project a data call addresses; empty means the calling key's own. Write-only keys
         (public, server and client keys) may address their project only when `write` is set.
@@ -55,11 +62,8 @@ class Access:
             raise InvalidArgument([("project", "is required with a master key")])
         # A project that does not exist is refused like another organization's, so a key cannot
         # probe which project ids exist.
-        try:
-            if principal.kind == MASTER and await self.organization_of(project) == principal.organization:
-                return project
-        except NotFound:
-            pass
+        if principal.kind == MASTER and await self.organization_or_none(project) == principal.organization:
+            return project
         raise PermissionDenied(f"this key may not use project {project!r}")
 
     async def events(self, principal: Principal, project: str) -> tuple[str, str]:
@@ -86,8 +90,8 @@ class Access:
             raise PermissionDenied("this needs a master key", reason="MASTER_KEY_REQUIRED")
         return await self.project(principal, project, write=True)
 
-    async def administer_project_settings(self, principal: Principal, project: str) -> str:
-        """The organization of `project`, if `principal` is a master key of it.
+    async def administer_project_settings(self, principal: Principal, project: str) -> None:
+        """Checks that `principal` is a master key of `project`'s organization.
 
         Project ids are global, so another organization's project is answered exactly like a
         missing one: a master key cannot learn which ids other organizations hold, nor by whom.
@@ -98,13 +102,8 @@ class Access:
         """
         if principal.kind != MASTER:
             raise PermissionDenied("administration needs a master key", reason="MASTER_KEY_REQUIRED")
-        try:
-            organization = await self.organization_of(project)
-        except NotFound:
-            organization = ""
-        if organization != principal.organization:
+        if await self.organization_or_none(project) != principal.organization:
             raise NotFound(f"project {project!r} not found", reason="PROJECT_NOT_FOUND")
-        return organization
 
     def administer(self, principal: Principal, organization: str) -> str:
         """Checks that `principal` may administer `organization`.

@@ -184,12 +184,6 @@ class Admin:
 
     # The operator's operations ---------------------------------------------------------------
 
-    async def _organization_or_none(self, project: str) -> str | None:
-        try:
-            return await self._access.organization_of(project)
-        except NotFound:
-            return None
-
     async def get_project(self, project_id: str) -> pb.Project:
         """The project.
 
@@ -305,7 +299,7 @@ class Admin:
             violations.append(("test", "only a project key can be a test key"))
         if violations:
             raise InvalidArgument(violations)
-        if kind != MASTER and await self._organization_or_none(project) != organization:
+        if kind != MASTER and await self._access.organization_or_none(project) != organization:
             # Another organization's project answers like a missing one (project ids are global).
             raise NotFound(f"project {project!r} not found", reason="PROJECT_NOT_FOUND")
         record, secret = self.new_key(organization, kind, project, name, secret=secret, test=test)

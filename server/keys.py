@@ -118,7 +118,7 @@ class Authenticator:
     are checked on every call, and only ever read.
 
     A key's last use is recorded to within a minute (`LAST_USE_EVERY_US`): by the writer for the
-    writes it commits, and here for every call that reads the key from the database, but only when
+    writes it commits, and here for every other call (`cached=False`), but only when
     the recorded use is a minute old, so a key in steady use costs no write per call.
     """
 
@@ -165,9 +165,11 @@ class Authenticator:
         if record.revoked_us is not None:
             self._cache.pop(key_digest, None)
             raise Unauthenticated("API key revoked", reason="KEY_REVOKED")
-        now_us = self._clock.now_us()
-        if record.last_used_us is None or now_us - record.last_used_us >= LAST_USE_EVERY_US:
-            await self._record_use(record.organization_id, record.id, now_us)
+        # A cached call is a write, whose use the group writer records in its own commit.
+        if not cached:
+            now_us = self._clock.now_us()
+            if record.last_used_us is None or now_us - record.last_used_us >= LAST_USE_EVERY_US:
+                await self._record_use(record.organization_id, record.id, now_us)
         principal = Principal(
             record.id,
             record.kind,

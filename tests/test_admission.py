@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from collections.abc import Callable
 
 import grpc
 import orjson
@@ -84,16 +85,23 @@ async def test_a_body_past_the_budget_is_refused_before_it_is_read(database_url:
             assert response.status == 503 and response.headers["Retry-After"] == "1"
         for _, writer in heads:
             writer.close()
+        # Clients that hang up mid-body give their share of the budget back at once.
+        await _until_bytes_in_flight(http, lambda held: held == 0)
 
 
 async def _until_held(http: Http, kib: int) -> None:
     """Waits until the server holds at least `kib` KiB of bodies (its handlers have started)."""
+    await _until_bytes_in_flight(http, lambda held: held >= kib * 1024)
+
+
+async def _until_bytes_in_flight(http: Http, done: Callable[[float], bool]) -> None:
+    """Waits until the server's `ingestd_bytes_in_flight` satisfies `done` (10 s at most)."""
     async with asyncio.timeout(10):
         while True:
             async with http.session.get(http.url("/metrics")) as response:
                 text = await response.text()
             held = next(line for line in text.splitlines() if line.startswith("ingestd_bytes_in_flight "))
-            if float(held.split()[1]) >= kib * 1024:
+            if done(float(held.split()[1])):
                 return
             await asyncio.sleep(0.02)
 

@@ -31,14 +31,8 @@ def _modules(path: Path) -> set[str]:
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
-    return found
+    """The top-level packages `path` imports."""
+    return {module.split(".")[0] for module in _modules(path)}
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,8 @@ def test_each_route_matches_only_its_own_paths() -> None:
         ("/v1/{name=projects/*}/keys", r"^/v1/(?P<v0>projects/[^/]+)/keys$", ("name",)),
         ("/v1/files/{path=**}", r"^/v1/files/(?P<v0>.+)$", ("path",)),
         ("/v1/{a.b}/*", r"^/v1/(?P<v0>[^/]+)/[^/]+$", ("a.b",)),
+        # A vendor whose server ignores a trailing slash binds the slashed path too.
+        ("/api/{project_id}/envelope/", r"^/api/(?P<v0>[^/]+)/envelope/$", ("project_id",)),
     ],
 )
 def test_compile_template(template: str, regex: str, variables: tuple[str, ...]) -> None:

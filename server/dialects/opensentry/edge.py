@@ -79,4 +79,18 @@ EDGE = Edge(
     precheck=_precheck,
     content_type_for=_content_type,
     security=("openSentryKey", "openSentryQueryKey"),
+    security_schemes={
+        "openSentryKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-open-sentry-key",
+            "description": "Open Sentry's key header: the DSN's public key or a project key.",
+        },
+        "openSentryQueryKey": {
+            "type": "apiKey",
+            "in": "query",
+            "name": "key",
+            "description": "Open Sentry's key as the `key` query parameter, where a header cannot be set.",
+        },
+    },
 )

@@ -42,5 +42,21 @@ EDGE = Edge(
     max_body_bytes=MAX_BODY_BYTES,
     cors=True,
     security=("sentryAuth", "sentryQueryKey"),
+    security_schemes={
+        "sentryAuth": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-sentry-auth",
+            "description": "Sentry's auth header, `Sentry sentry_key=<public key>, sentry_version=7`.",
+        },
+        "sentryQueryKey": {
+            "type": "apiKey",
+            "in": "query",
+            "name": "sentry_key",
+            "description": (
+                "Sentry's public key as the `sentry_key` query parameter, as JavaScript SDKs send it."
+            ),
+        },
+    },
     expose_headers=EXPOSED_HEADERS,
 )
