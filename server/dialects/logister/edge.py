@@ -14,9 +14,12 @@ from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
 
 from gateway.edge import Edge, json_error
 from gateway.status import error_info
+from server.dialects.logister.limits import MAX_WIRE_BYTES
 
-#: Logister's wire cap for a request body (`ClientSubmissions::RequestLimits::MAX_WIRE_BYTES`).
-MAX_BODY_BYTES = 2 * 1024 * 1024
+#: Logister's wire cap for a request body, which its limits also check for gRPC callers.
+MAX_BODY_BYTES = MAX_WIRE_BYTES
+#: Rails answers JSON with this Content-Type.
+JSON = "application/json; charset=utf-8"
 
 
 def _render(http_status: int, status: status_pb2.Status, request_id: str) -> tuple[int, bytes]:
@@ -37,6 +40,6 @@ def _render(http_status: int, status: status_pb2.Status, request_id: str) -> tup
 EDGE = Edge(
     render_error=_render,
     max_body_bytes=MAX_BODY_BYTES,
-    content_type="application/json; charset=utf-8",
+    content_type=JSON,
     security=("bearer", "apiKey"),
 )

@@ -27,6 +27,7 @@ from server.dialects.base import VendorContext, compat_service, reply, vendor_en
 from server.dialects.logister import batch
 from server.dialects.logister import checkin as logister_checkin
 from server.dialects.logister import translate as logister
+from server.dialects.logister.edge import JSON
 from server.dialects.logister.limits import check_batch_media_type, check_limits, decode_batch, legacy_id
 from server.dialects.logister.ratelimit import FixedWindowLimiter
 from server.errors import Unauthenticated
@@ -39,8 +40,6 @@ from server.pipeline import Call, Endpoint
 SERVICE = compat_service(pb)
 R = TypeVar("R", bound=Message)
 
-#: Rails answers JSON with this Content-Type.
-_JSON = "application/json; charset=utf-8"
 _ACCEPTED_KEY_KINDS = frozenset({PROJECT, SERVER})
 _UNAUTHORIZED = {"error": "Unauthorized"}
 
@@ -80,7 +79,7 @@ class LogisterServicer:
                 "RecordDeployment": self.record_deployment,
             },
             cached_auth=True,
-            content_type=_JSON,
+            content_type=JSON,
         )
 
     # --- the four routes ------------------------------------------------------------------------
@@ -208,7 +207,7 @@ class LogisterServicer:
     # --- shared steps ---------------------------------------------------------------------------
 
     def _reply(self, call: Call, response_class: type[R], status: int, body: object) -> R:
-        return reply(call, response_class, status, body, content_type=_JSON)
+        return reply(call, response_class, status, body, content_type=JSON)
 
     async def _authenticate(self, call: Call, endpoint: str) -> str:
         """The calling key's project, after counting the request against its endpoint's limit.

@@ -18,6 +18,7 @@ from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
 
 from gateway.edge import Edge, json_error
 from gateway.status import error_info, field_violations
+from server.dialects.logstitch.common import error, stamped
 
 # gRPC code → (HTTP status, LogStitch code) for errors the dialect did not render itself.
 _BY_CODE: dict[int, tuple[int, str]] = {
@@ -38,10 +39,6 @@ _BY_REASON: dict[str, tuple[int, str]] = {
 }
 
 
-def _request_id(given: str) -> str:
-    return given if given.startswith("req_") else "req_" + given
-
-
 def render(http_status: int, status: status_pb2.Status, request_id: str) -> tuple[int, bytes]:
     """(http status, LogStitch error body) for a status raised outside the dialect."""
     reason = error_info(status).reason
@@ -52,12 +49,8 @@ def render(http_status: int, status: status_pb2.Status, request_id: str) -> tupl
         message = "Internal server error"  # the details stay in the server log
     elif code == "not_found":
         message = "Not found"
-    details = [{"field": field, "message": text} for field, text in field_violations(status)]
-    body = {
-        "error": {"code": code, "message": message, "details": details},
-        "request_id": _request_id(request_id),
-    }
-    return http, json_error(body)
+    answer = stamped(error(http, code, message, field_violations(status)), request_id)
+    return http, json_error(answer.body)
 
 
 EDGE = Edge(render_error=render, security=("bearer",), unmatched_prefixes=("/api/v1/",))

@@ -14,21 +14,21 @@ from http import HTTPStatus
 from google.rpc import code_pb2, status_pb2  # type: ignore[attr-defined]
 
 from gateway.edge import Edge, json_error
+from server.dialects.operyn.translate import body_refused
 
 #: NestJS' body-parser default is 100 kb; ingestd reads up to 1 MiB, so batches a stricter
 #: server would refuse still land. The servicer caps gzip bodies it inflates at the same size.
 MAX_BODY_BYTES = 1_048_576
 
+#: Operyn's answer to a missing, unknown or revoked key.
+UNAUTHORIZED = {"statusCode": 401, "message": "Invalid or missing API key"}
 _UNMATCHED = "no route for "
 
 
 def _render(http_status: int, status: status_pb2.Status, request_id: str) -> tuple[int, bytes]:
+    body: object
     if http_status == 413:
-        body: dict[str, object] = {
-            "message": "request entity too large",
-            "error": "Payload Too Large",
-            "statusCode": 413,
-        }
+        body = body_refused(413, "request entity too large").body
     elif http_status == 404 and status.code == code_pb2.NOT_FOUND and status.message.startswith(_UNMATCHED):
         # Express' answer for a method or path it has no route for: `Cannot GET /events/logs`.
         body = {
@@ -37,7 +37,7 @@ def _render(http_status: int, status: status_pb2.Status, request_id: str) -> tup
             "statusCode": 404,
         }
     elif http_status == 401:
-        body = {"statusCode": 401, "message": "Invalid or missing API key"}
+        body = UNAUTHORIZED
     elif http_status >= 500 and http_status not in (503, 504):
         body = {"statusCode": 500, "message": "Internal server error"}
         http_status = 500

@@ -36,7 +36,7 @@ from server.dialects.answer import Answer
 from server.dialects.base import VendorContext, compat_service, reply, vendor_endpoints
 from server.dialects.operyn import translate as operyn
 from server.dialects.operyn.default_organization import DefaultOrganization
-from server.dialects.operyn.edge import MAX_BODY_BYTES
+from server.dialects.operyn.edge import MAX_BODY_BYTES, UNAUTHORIZED
 from server.errors import Internal, NotFound, Unauthenticated
 from server.ingest import Outcome
 from server.keys import PROJECT, SERVER
@@ -47,7 +47,6 @@ SERVICE = compat_service(pb)
 
 #: The key kinds Operyn's `x-api-key` may carry.
 _KINDS = frozenset({PROJECT, SERVER})
-_UNAUTHORIZED = {"statusCode": 401, "message": "Invalid or missing API key"}
 
 R = TypeVar("R", bound=Message)
 
@@ -141,7 +140,7 @@ class OperynServicer:
             await self._default.admit(project, operyn.services(events))
         written = await ingest.commit(call, rows, keyless=keyless)
         if written.outcome is Outcome.REVOKED:  # the key was revoked before the commit
-            raise Answer(401, _UNAUTHORIZED, detail=written.reason)
+            raise Answer(401, UNAUTHORIZED, detail=written.reason)
         if written.outcome is Outcome.OVER_QUOTA:  # the project's daily event limit
             body = {"statusCode": 429, "message": f"Daily event limit of {written.limit} events reached"}
             raise Answer(429, body, {"retry-after": str(written.retry_after_s)}, detail=written.reason)
@@ -184,4 +183,4 @@ class OperynServicer:
 
 def _unauthorized(reason: str) -> Answer:
     # Operyn documents one 401 for every bad credential; the reason is for the log only.
-    return Answer(401, _UNAUTHORIZED, detail=reason)
+    return Answer(401, UNAUTHORIZED, detail=reason)
