@@ -15,7 +15,7 @@ A vendor is one package, `server/dialects/<vendor>/` (style.md principle 6):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Protocol, TypeVar
@@ -32,6 +32,7 @@ from server.alerting import Alerting
 from server.clock import Clock
 from server.config import Settings
 from server.dialects.answer import MAX_DETAIL_CHARS, Answer
+from server.errors import Unauthenticated
 from server.ids import UuidV7
 from server.ingest import Ingest
 from server.pipeline import Call, Endpoint, UnaryHandler
@@ -172,3 +173,28 @@ def method(service: ServiceDescriptor, name: str) -> str:
     """The gRPC method path of an RPC of a compat service, e.g. `/ingestd.compat.x.v1.XService/Y`;
     a name the service lacks fails at startup."""
     return f"/{service.full_name}/{service.methods_by_name[name].name}"
+
+
+async def key_project(
+    call: Call, access: Access, secret: str, kinds: Collection[int], *, raise_unknown: bool = False
+) -> str | None:
+    """The project a vendor's write key writes to: `secret` authenticated as the call's principal,
+    a key of one of `kinds` that names a project. None for a key of another kind, and, unless
+    `raise_unknown`, for no key or an unknown or revoked one; the call's log says why
+    (`key_refused`).
+
+    Raises:
+        Unauthenticated: with `raise_unknown`, no key or an unknown or revoked one.
+        PermissionDenied, NotFound: as `Access.project` raises them.
+    """
+    try:
+        principal = await call.authenticate(secret)
+    except Unauthenticated as refused:
+        if raise_unknown:
+            raise
+        call.log["key_refused"] = refused.reason
+        return None
+    if principal.kind not in kinds or not principal.project:
+        call.log["key_refused"] = "KEY_KIND"
+        return None
+    return await access.project(principal, "", write=True)

@@ -14,6 +14,7 @@ from typing import Any
 import brotli
 import orjson
 import pytest
+import structlog
 from multidict import CIMultiDict
 
 from server.dsn import project_number
@@ -326,6 +327,16 @@ async def test_a_chunked_gzip_body_without_content_length(http: Http) -> None:
     status, answer, _ = await _post(http, chunks(), {**_auth(key), "Content-Encoding": "gzip"})
 
     assert (status, answer) == (200, {"id": event_id})
+
+
+async def test_the_sdk_named_by_sentry_client_is_in_the_log_line(http: Http) -> None:
+    key, _ = await _key(http)
+    body, event_id = event_envelope("which sdk")
+
+    with structlog.testing.capture_logs() as logged:
+        assert (await _post(http, body, _auth(key)))[:2] == (200, {"id": event_id})
+
+    assert [line["client"] for line in logged if "client" in line] == ["test/1.0"]
 
 
 # Keys

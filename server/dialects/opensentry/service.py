@@ -24,10 +24,9 @@ from collections.abc import Mapping, Sequence
 
 from ingestd.compat.opensentry.v1 import opensentry_service_pb2 as pb
 from server.dialects.answer import Answer
-from server.dialects.base import VendorContext, compat_service, reply, vendor_endpoints
+from server.dialects.base import VendorContext, compat_service, key_project, reply, vendor_endpoints
 from server.dialects.opensentry import translate as opensentry
 from server.dialects.opensentry.edge import MAX_BODY_BYTES
-from server.errors import Unauthenticated
 from server.ids import random_uuid
 from server.ingest import Outcome
 from server.keys import PROJECT, PUBLIC
@@ -74,7 +73,7 @@ class OpenSentryServicer:
         if len(data) > MAX_BODY_BYTES:
             raise _refused(413, "Payload too large", f"{len(data)} bytes")
         events = opensentry.translate(opensentry.parse(data))
-        project = await self._project(call, key)
+        project = await key_project(call, self._context.access, key, ACCEPTED_KINDS)
         if project is None:
             raise _refused(403, "Invalid DSN key", "key refused")
         written = await self._context.ingest.write(call, project, events, dialect="opensentry", atomic=True)
@@ -96,18 +95,6 @@ class OpenSentryServicer:
         batch_id = random_uuid()
         call.log.update(project=project, batch_id=batch_id, accepted=len(written.stored))
         return reply(call, pb.IngestResponse, 202, {"id": batch_id})
-
-    async def _project(self, call: Call, key: str) -> str | None:
-        """The project of an accepted key; None for a key Open Sentry would not find."""
-        try:
-            principal = await call.authenticate(key)
-        except Unauthenticated as refused:
-            call.log["key_refused"] = refused.reason
-            return None
-        if principal.kind not in ACCEPTED_KINDS or not principal.project:
-            call.log["key_refused"] = "KEY_KIND"
-            return None
-        return await self._context.access.project(principal, "", write=True)
 
 
 def _refused(status: int, error: str, detail: str) -> Answer:

@@ -32,7 +32,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ingestd.compat.otlp.v1 import otlp_service_pb2 as pb
-from server.dialects.base import VendorContext, compat_service, method, reply, vendor_endpoints
+from server.dialects.base import VendorContext, compat_service, key_project, method, reply, vendor_endpoints
 from server.dialects.otlp import translate, wire
 from server.dialects.otlp.edge import servicer_http_status
 from server.errors import IngestdError, PermissionDenied, ResourceExhausted, Unavailable
@@ -121,13 +121,13 @@ class OtlpServicer:
             Unauthenticated: no key, or an unknown or revoked one.
             PermissionDenied: a key of a kind that does not write OTLP.
         """
-        principal = await call.authenticate(secret_from_metadata(call.metadata))
-        if principal.kind not in ACCEPTED_KINDS or not principal.project:
-            call.log["key_refused"] = "KEY_KIND"
+        secret = secret_from_metadata(call.metadata)
+        project = await key_project(call, self._context.access, secret, ACCEPTED_KINDS, raise_unknown=True)
+        if project is None:
             raise PermissionDenied(
                 "OTLP is written with a project key (pk_) or a server key (sk_)", reason="KEY_KIND"
             )
-        return await self._context.access.project(principal, "", write=True)
+        return project
 
     async def _store(self, call: Call, project: str, signal: wire.Signal, request: Message) -> Message:
         """Writes the request's events; the response counts the items that were not stored.

@@ -16,6 +16,7 @@ the check-in margin covers. Pure.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 _NICKNAMES = {
     "@yearly": "0 0 1 1 *",
@@ -42,14 +43,23 @@ _FIRST_DAY = date(2028, 1, 1)
 _DAYS = 8 * 366
 _MINUTES_A_DAY = 1_440
 
+#: The values of the five fields of a crontab, each as a frozenset, so a schedule can key a cache.
+_Fields = tuple[frozenset[int], ...]
+
 
 def longest_gap_s(expression: str) -> int | None:
     """The longest time between two consecutive runs of `expression`, in seconds; None when it is
     not a crontab ingestd reads, or never runs (such as `0 0 30 2 *`). A schedule that runs once in
     eight years or less often gives the eight years."""
     fields = _parse(expression)
-    if fields is None:
-        return None
+    return None if fields is None else _longest_gap_s(fields)
+
+
+@lru_cache(maxsize=256)
+def _longest_gap_s(fields: _Fields) -> int | None:
+    """`longest_gap_s` of a parsed schedule. Searching the calendar takes milliseconds, and a
+    monitor sends the same schedule with every check-in: cached by the parsed fields (small, unlike
+    the expression a request may send), so spellings of one schedule share an entry."""
     minutes, hours, days, months, weekdays = fields
     times = sorted(h * 60 + m for h in hours for m in minutes)
     restricted_day = days != set(range(1, 32))
@@ -73,7 +83,7 @@ def longest_gap_s(expression: str) -> int | None:
     return gap * 60
 
 
-def _parse(expression: str) -> list[set[int]] | None:
+def _parse(expression: str) -> _Fields | None:
     text = _NICKNAMES.get(expression.strip().lower(), expression)
     parts = text.split()
     if len(parts) != 5:
@@ -86,7 +96,7 @@ def _parse(expression: str) -> list[set[int]] | None:
         fields.append(values)
     if 7 in fields[4]:
         fields[4] = (fields[4] - {7}) | {0}
-    return fields
+    return tuple(frozenset(values) for values in fields)
 
 
 def _field(part: str, low: int, high: int, names: dict[str, int]) -> set[int] | None:

@@ -20,11 +20,12 @@ from server.dialects.sentry.fields import (
     LEVELS,
     JsonObject,
     add_tags,
+    duration_ms,
     message_text,
     number,
     obj,
     rendered,
-    seconds,
+    span_times,
     storable,
     tags,
     text,
@@ -90,7 +91,7 @@ def transaction(payload: JsonObject, event_id: str) -> event_pb2.Event:
     event.transaction.CopyFrom(
         E.TransactionBody(
             name=text(payload.get("transaction"), 1_000) or _UNLABELED,
-            duration_ms=_duration_ms(payload.get("start_timestamp"), payload.get("timestamp")) or 0.0,
+            duration_ms=duration_ms(payload.get("start_timestamp"), payload.get("timestamp")),
             status=text(trace.get("status")),
             op=text(trace.get("op")),
             spans=[_span(obj(s), event.trace_id) for s in payload.get("spans") or [] if isinstance(s, dict)],
@@ -219,17 +220,7 @@ def _span(span: JsonObject, trace_id: str) -> event_pb2.SpanBody:
         name=text(span.get("name"), 1_000),
         description=message_text(span.get("description")),
         status=text(span.get("status")),
-        duration_ms=_duration_ms(span.get("start_timestamp"), span.get("timestamp")) or 0.0,
+        duration_ms=duration_ms(span.get("start_timestamp"), span.get("timestamp")),
     )
-    for field, key in (("start_time", "start_timestamp"), ("end_time", "timestamp")):
-        moment = timestamp(span.get(key))
-        if moment is not None:
-            getattr(out, field).CopyFrom(moment)
+    span_times(out, span.get("start_timestamp"), span.get("timestamp"))
     return out
-
-
-def _duration_ms(start: object, end: object) -> float | None:
-    began, ended = seconds(start), seconds(end)
-    if began is None or ended is None or ended < began:
-        return None
-    return (ended - began) * 1000

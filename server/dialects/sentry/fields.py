@@ -118,6 +118,32 @@ def seconds(value: object) -> float | None:
     return moment.timestamp()
 
 
+def duration_ms(start: object, end: object) -> float:
+    """The milliseconds between two Sentry timestamps; 0 when either is unreadable or the end
+    precedes the start."""
+    began, ended = seconds(start), seconds(end)
+    if began is None or ended is None or ended < began:
+        return 0.0
+    return (ended - began) * 1000
+
+
+def span_times(span: event_pb2.SpanBody, start: object, end: object) -> None:
+    """Sets a span's `start_time` and `end_time` from Sentry timestamps that are readable."""
+    for field, moment in (("start_time", start), ("end_time", end)):
+        stamp = timestamp(moment)
+        if stamp is not None:
+            getattr(span, field).CopyFrom(stamp)
+
+
+def typed_attributes(value: object) -> JsonObject:
+    """Sentry's typed attributes (`{"name": {"value": …, "type": …}}`, logs and streamed spans) as
+    plain values ingestd can store; a bare value is taken as it is."""
+    return {
+        name: storable(obj(given).get("value")) if isinstance(given, dict) else storable(given)
+        for name, given in obj(value).items()
+    }
+
+
 def tags(value: object) -> dict[str, str]:
     """Sentry tags, an object or `[[key, value], …]`, as strings; entries ingestd could not store
     (an empty or overlong key, a null value, past 128) are left out, overlong values cut."""

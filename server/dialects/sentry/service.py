@@ -27,12 +27,11 @@ from __future__ import annotations
 from typing import TypeVar
 
 from ingestd.compat.sentry.v1 import sentry_service_pb2 as pb
-from server.dialects.base import VendorContext, compat_service, reply, vendor_endpoints
+from server.dialects.base import VendorContext, compat_service, key_project, reply, vendor_endpoints
 from server.dialects.sentry import auth, envelope, translate
 from server.dialects.sentry.answers import PROJECT_ID, RATE_LIMITED, refused
 from server.dialects.sentry.encoding import decode
 from server.dsn import project_number
-from server.errors import Unauthenticated
 from server.ids import random_uuid
 from server.ingest import Outcome
 from server.keys import PROJECT, PUBLIC
@@ -43,6 +42,8 @@ SERVICE = compat_service(pb)
 #: Public keys are what DSNs carry. Project keys are accepted too, for server-side senders that
 #: already hold one; other kinds are refused like an unknown key.
 ACCEPTED_KINDS = frozenset({PUBLIC, PROJECT})
+#: The longest `sentry_client` kept in the call's log line.
+MAX_CLIENT_CHARS = 100
 #: The Content-Type that makes a `/store/` body an envelope, as Relay reads it.
 ENVELOPE_TYPE = "application/x-sentry-envelope"
 
@@ -73,6 +74,8 @@ class SentryServicer:
             request.sentry_key, request.sentry_version, request.sentry_client, request.sentry_secret
         )
         presented = auth.request_auth(call.metadata, query)
+        if presented is not None and presented.client:  # the SDK and its version: `sentry.python/2.19.0`
+            call.log["client"] = presented.client[:MAX_CLIENT_CHARS]
         limit = self._context.settings.http_max_decompressed_bytes
         data = decode(request.body.data, call.metadata.get("content-encoding", ""), limit)
         if not data:
@@ -88,7 +91,7 @@ class SentryServicer:
             parsed = envelope.parse(data)
             auth.check_envelope_dsn(parsed.headers, presented, project_id)
             translated = translate.translate(parsed, fallback_id)
-        project = await self._project(call, presented.key)
+        project = await key_project(call, self._context.access, presented.key, ACCEPTED_KINDS)
         stated = presented.project_id or project_id
         if project is None or project_number(project) != int(stated):
             why = "key refused" if project is None else f"project number {stated} is not {project!r}'s"
@@ -113,15 +116,3 @@ class SentryServicer:
             call.log["skipped"] = dict(translated.skipped.most_common(5))
         answer = {"id": translated.event_id} if translated.event_id else {}
         return reply(call, response_class, 200, answer)
-
-    async def _project(self, call: Call, key: str) -> str | None:
-        """The project of an accepted key; None for a key Relay would not find."""
-        try:
-            principal = await call.authenticate(key)
-        except Unauthenticated as refused_key:
-            call.log["key_refused"] = refused_key.reason
-            return None
-        if principal.kind not in ACCEPTED_KINDS or not principal.project:
-            call.log["key_refused"] = "KEY_KIND"
-            return None
-        return await self._context.access.project(principal, "", write=True)

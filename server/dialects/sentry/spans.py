@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from ingestd.v1 import event_pb2
 from server.dialects.common import fill_struct
-from server.dialects.sentry.fields import JsonObject, message_text, obj, seconds, storable, text, timestamp
+from server.dialects.sentry.fields import (
+    JsonObject,
+    duration_ms,
+    message_text,
+    obj,
+    span_times,
+    text,
+    timestamp,
+    typed_attributes,
+)
 
 E = event_pb2
 
@@ -31,15 +40,10 @@ def _span(record: JsonObject) -> event_pb2.Event | None:
     trace_id, span_id = text(record.get("trace_id")), text(record.get("span_id"))
     if not trace_id or not span_id:
         return None
-    attributes = {
-        name: storable(obj(value).get("value")) if isinstance(value, dict) else storable(value)
-        for name, value in obj(record.get("attributes")).items()
-    }
+    attributes = typed_attributes(record.get("attributes"))
     name = message_text(record.get("name"))
-    began, ended = seconds(record.get("start_timestamp")), seconds(record.get("end_timestamp"))
-    duration_ms = (
-        (ended - began) * 1000 if began is not None and ended is not None and ended >= began else 0.0
-    )
+    began, ended = record.get("start_timestamp"), record.get("end_timestamp")
+    duration = duration_ms(began, ended)
     status = text(record.get("status"))
     op = text(attributes.get("sentry.op"))
     event = E.Event(
@@ -53,7 +57,7 @@ def _span(record: JsonObject) -> event_pb2.Event | None:
         event.kind = E.KIND_TRANSACTION
         event.transaction.CopyFrom(
             E.TransactionBody(
-                name=name[:1_000] or "<unlabeled transaction>", duration_ms=duration_ms, status=status, op=op
+                name=name[:1_000] or "<unlabeled transaction>", duration_ms=duration, status=status, op=op
             )
         )
     else:
@@ -66,17 +70,11 @@ def _span(record: JsonObject) -> event_pb2.Event | None:
                 op=op,
                 name=name[:1_000],
                 status=status,
-                duration_ms=duration_ms,
+                duration_ms=duration,
             )
         )
-        for field, moment in (
-            ("start_time", record.get("start_timestamp")),
-            ("end_time", record.get("end_timestamp")),
-        ):
-            stamp = timestamp(moment)
-            if stamp is not None:
-                getattr(event.span, field).CopyFrom(stamp)
-    occurred = timestamp(record.get("end_timestamp"))
+        span_times(event.span, began, ended)
+    occurred = timestamp(ended)
     if occurred is not None:
         event.occurred_at.CopyFrom(occurred)
     if attributes:

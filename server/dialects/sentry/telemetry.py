@@ -23,6 +23,7 @@ from server.dialects.sentry.fields import (
     storable,
     text,
     timestamp,
+    typed_attributes,
 )
 
 E = event_pb2
@@ -53,10 +54,7 @@ def logs(payload: JsonObject, key: str) -> list[event_pb2.Event]:
 
 def _log(record: JsonObject, key: str) -> event_pb2.Event:
     level = text(record.get("level")).lower()
-    attributes = {
-        name: storable(obj(value).get("value")) if isinstance(value, dict) else storable(value)
-        for name, value in obj(record.get("attributes")).items()
-    }
+    attributes = typed_attributes(record.get("attributes"))
     event = E.Event(
         kind=E.KIND_LOG,
         message=message_text(record.get("body")),
