@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 
@@ -45,12 +45,13 @@ class Translation:
 @dataclass(frozen=True, slots=True)
 class Origin:
     """What a resource and a scope give every event of theirs: the envelope's service, release
-    and environment, and the context's `resource` and `scope`."""
+    and environment, and the context's `resource` and `scope`, converted once for all of them."""
 
     service: str
     release: str
     environment: str
-    context: dict[str, Any]
+    #: The context's `resource` and `scope`; not to be changed, every event copies it.
+    context: struct_pb2.Struct
 
     def stamp(self, event: event_pb2.Event, context: dict[str, Any]) -> None:
         """Sets the envelope's origin fields and the event's context (`context` merged over the
@@ -58,9 +59,11 @@ class Origin:
         event.service = self.service
         event.release = self.release
         event.environment = self.environment
-        merged = {**self.context, **{k: v for k, v in context.items() if v not in _EMPTY}}
-        if merged:
-            fill_struct(event.context, merged)
+        if self.context.fields:
+            event.context.CopyFrom(self.context)
+        own = {k: v for k, v in context.items() if v not in _EMPTY}
+        if own:
+            fill_struct(event.context, own)
 
 
 def origin(resource: resource_pb2.Resource, scope: common_pb2.InstrumentationScope) -> Origin:
@@ -78,7 +81,9 @@ def origin(resource: resource_pb2.Resource, scope: common_pb2.InstrumentationSco
     described = {k: v for k, v in described.items() if v not in (None, "")}
     if described:
         context["scope"] = described
-    return Origin(service, release, environment, context)
+    converted = struct_pb2.Struct()
+    fill_struct(converted, context)
+    return Origin(service, release, environment, converted)
 
 
 def pop_text(attributes: dict[str, Any], key: str) -> str:
@@ -98,6 +103,11 @@ def iso(unix_nanos: int) -> str | None:
     """Unix nanoseconds as RFC 3339 text for a context field; None for 0."""
     moment = timestamp(unix_nanos)
     return moment.ToJsonString() if moment is not None else None
+
+
+#: The sizes of OTLP's ids, in bytes.
+TRACE_ID_BYTES = 16
+SPAN_ID_BYTES = 8
 
 
 def hex_id(raw: bytes, size: int) -> str | None:

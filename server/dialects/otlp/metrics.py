@@ -21,7 +21,16 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from ingestd.v1 import event_pb2
 from server.dialects.otlp import values
-from server.dialects.otlp.envelope import Origin, Translation, hex_id, iso, origin, timestamp
+from server.dialects.otlp.envelope import (
+    SPAN_ID_BYTES,
+    TRACE_ID_BYTES,
+    Origin,
+    Translation,
+    hex_id,
+    iso,
+    origin,
+    timestamp,
+)
 
 E = event_pb2
 M = metrics_pb2
@@ -31,8 +40,6 @@ _TEMPORALITIES = {
     M.AGGREGATION_TEMPORALITY_DELTA: "delta",
     M.AGGREGATION_TEMPORALITY_CUMULATIVE: "cumulative",
 }
-_TRACE_ID_BYTES = 16
-_SPAN_ID_BYTES = 8
 
 Point = (
     metrics_pb2.NumberDataPoint
@@ -49,12 +56,17 @@ def translate(request: metrics_service_pb2.ExportMetricsServiceRequest) -> Trans
         for scope_metrics in resource_metrics.scope_metrics:
             where = origin(resource_metrics.resource, scope_metrics.scope)
             for metric in scope_metrics.metrics:
+                # What the context says of the metric itself, the same for each of its points.
+                described = {
+                    "description": metric.description,
+                    "metadata": values.attributes(metric.metadata),
+                }
                 for point, value, context in _points(metric):
                     item = out.items
                     out.items += 1
                     if point.flags & _NO_RECORDED_VALUE:
                         continue
-                    out.add(_event(metric, point, value, context, where), item)
+                    out.add(_event(metric, point, value, context, described, where), item)
     return out
 
 
@@ -80,9 +92,7 @@ def _points(metric: metrics_pb2.Metric) -> list[tuple[Point, float, dict[str, An
                 "type": "histogram",
                 "temporality": temporality,
                 "count": bars.count,
-                "sum": values.finite(bars.sum) if bars.HasField("sum") else None,
-                "min": values.finite(bars.min) if bars.HasField("min") else None,
-                "max": values.finite(bars.max) if bars.HasField("max") else None,
+                **_sum_min_max(bars),
                 "bucket_counts": list(bars.bucket_counts),
                 "explicit_bounds": [values.finite(b) for b in bars.explicit_bounds],
             }
@@ -94,9 +104,7 @@ def _points(metric: metrics_pb2.Metric) -> list[tuple[Point, float, dict[str, An
                 "type": "exponential_histogram",
                 "temporality": temporality,
                 "count": exp.count,
-                "sum": values.finite(exp.sum) if exp.HasField("sum") else None,
-                "min": values.finite(exp.min) if exp.HasField("min") else None,
-                "max": values.finite(exp.max) if exp.HasField("max") else None,
+                **_sum_min_max(exp),
                 "scale": exp.scale,
                 "zero_count": exp.zero_count,
                 "zero_threshold": exp.zero_threshold or None,
@@ -118,8 +126,19 @@ def _points(metric: metrics_pb2.Metric) -> list[tuple[Point, float, dict[str, An
     return found
 
 
-def _number(point: metrics_pb2.NumberDataPoint) -> float:
+def _number(point: metrics_pb2.NumberDataPoint | metrics_pb2.Exemplar) -> float:
     return float(point.as_int) if point.WhichOneof("value") == "as_int" else point.as_double
+
+
+def _sum_min_max(
+    point: metrics_pb2.HistogramDataPoint | metrics_pb2.ExponentialHistogramDataPoint,
+) -> dict[str, Any]:
+    """A histogram point's sum, min and max, each None when the point has none."""
+    return {
+        "sum": values.finite(point.sum) if point.HasField("sum") else None,
+        "min": values.finite(point.min) if point.HasField("min") else None,
+        "max": values.finite(point.max) if point.HasField("max") else None,
+    }
 
 
 def _buckets(buckets: metrics_pb2.ExponentialHistogramDataPoint.Buckets) -> dict[str, Any] | None:
@@ -129,7 +148,12 @@ def _buckets(buckets: metrics_pb2.ExponentialHistogramDataPoint.Buckets) -> dict
 
 
 def _event(
-    metric: metrics_pb2.Metric, point: Point, value: float, context: dict[str, Any], where: Origin
+    metric: metrics_pb2.Metric,
+    point: Point,
+    value: float,
+    context: dict[str, Any],
+    described: dict[str, Any],
+    where: Origin,
 ) -> event_pb2.Event:
     event = E.Event(
         kind=E.KIND_METRIC,
@@ -145,8 +169,7 @@ def _event(
         event,
         {
             **context,
-            "description": metric.description,
-            "metadata": values.attributes(metric.metadata),
+            **described,
             "start_time": iso(point.start_time_unix_nano),
             "exemplars": [_exemplar(x) for x in exemplars],
         },
@@ -155,12 +178,11 @@ def _event(
 
 
 def _exemplar(exemplar: metrics_pb2.Exemplar) -> dict[str, Any]:
-    value = float(exemplar.as_int) if exemplar.WhichOneof("value") == "as_int" else exemplar.as_double
     described: dict[str, Any] = {
-        "value": values.finite(value),
+        "value": values.finite(_number(exemplar)),
         "time": iso(exemplar.time_unix_nano),
-        "trace_id": hex_id(exemplar.trace_id, _TRACE_ID_BYTES),
-        "span_id": hex_id(exemplar.span_id, _SPAN_ID_BYTES),
+        "trace_id": hex_id(exemplar.trace_id, TRACE_ID_BYTES),
+        "span_id": hex_id(exemplar.span_id, SPAN_ID_BYTES),
         "attributes": values.attributes(exemplar.filtered_attributes),
     }
     return {k: v for k, v in described.items() if v not in (None, "", {})}

@@ -28,7 +28,17 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from ingestd.v1 import event_pb2
 from server.dialects.common import fill_struct
 from server.dialects.otlp import metrics, stacktrace, values
-from server.dialects.otlp.envelope import Origin, Translation, hex_id, iso, origin, pop_text, timestamp
+from server.dialects.otlp.envelope import (
+    SPAN_ID_BYTES,
+    TRACE_ID_BYTES,
+    Origin,
+    Translation,
+    hex_id,
+    iso,
+    origin,
+    pop_text,
+    timestamp,
+)
 
 __all__ = ["Translation", "translate_logs", "translate_metrics", "translate_traces"]
 
@@ -71,8 +81,6 @@ _SEVERITY_TEXTS = {
 }
 
 _UNKNOWN_NAME = "unknown"
-_TRACE_ID_BYTES = 16
-_SPAN_ID_BYTES = 8
 
 
 # Traces
@@ -96,9 +104,9 @@ def translate_traces(request: trace_service_pb2.ExportTraceServiceRequest) -> Tr
 
 def _span(span: trace_pb2.Span, where: Origin, item: int, out: Translation) -> str:
     """Adds the span's events to `out`; returns why it is refused, or ""."""
-    trace_id = hex_id(span.trace_id, _TRACE_ID_BYTES)
-    span_id = hex_id(span.span_id, _SPAN_ID_BYTES)
-    parent = hex_id(span.parent_span_id, _SPAN_ID_BYTES)
+    trace_id = hex_id(span.trace_id, TRACE_ID_BYTES)
+    span_id = hex_id(span.span_id, SPAN_ID_BYTES)
+    parent = hex_id(span.parent_span_id, SPAN_ID_BYTES)
     if not trace_id:
         return "trace_id must be 16 bytes, not all zero"
     if not span_id:
@@ -155,7 +163,7 @@ def _span(span: trace_pb2.Span, where: Origin, item: int, out: Translation) -> s
     )
     out.add(event, item)
     for index, exception in enumerate(exceptions):
-        error = _error(exception, span, where)
+        error = _error(exception, span, trace_id, span_id, where)
         if error is not None:
             error.idempotency_key = f"otlp:{trace_id}:{span_id}:exception:{index}"
             out.add(error, item)
@@ -188,9 +196,12 @@ def _link(link: trace_pb2.Span.Link) -> dict[str, Any]:
     return {k: v for k, v in described.items() if v not in ("", {})}
 
 
-def _error(exception: trace_pb2.Span.Event, span: trace_pb2.Span, where: Origin) -> event_pb2.Event | None:
-    """The error an `exception` span event records; None when it names neither a type nor a
-    message (the semantic conventions require one of them)."""
+def _error(
+    exception: trace_pb2.Span.Event, span: trace_pb2.Span, trace_id: str, span_id: str, where: Origin
+) -> event_pb2.Event | None:
+    """The error an `exception` span event records, in the span's trace and span (`trace_id`,
+    `span_id`: its ids in hex); None when it names neither a type nor a message (the semantic
+    conventions require one of them)."""
     attributes = values.attributes(exception.attributes)
     qualified = pop_text(attributes, _EXCEPTION_TYPE)
     message = pop_text(attributes, _EXCEPTION_MESSAGE)
@@ -211,8 +222,8 @@ def _error(exception: trace_pb2.Span.Event, span: trace_pb2.Span, where: Origin)
     event = E.Event(
         kind=E.KIND_ERROR,
         level=E.LEVEL_ERROR,
-        trace_id=span.trace_id.hex(),
-        span_id=span.span_id.hex(),
+        trace_id=trace_id,
+        span_id=span_id,
         error=body,
     )
     occurred = timestamp(exception.time_unix_nano or span.start_time_unix_nano)
@@ -251,8 +262,8 @@ def _log(record: logs_pb2.LogRecord, where: Origin, logger: str) -> event_pb2.Ev
         log=body,
     )
     # A log record's ids are optional, and an invalid one means "no trace" (the specification).
-    event.trace_id = hex_id(record.trace_id, _TRACE_ID_BYTES) or ""
-    event.span_id = hex_id(record.span_id, _SPAN_ID_BYTES) or ""
+    event.trace_id = hex_id(record.trace_id, TRACE_ID_BYTES) or ""
+    event.span_id = hex_id(record.span_id, SPAN_ID_BYTES) or ""
     occurred = timestamp(record.time_unix_nano or record.observed_time_unix_nano)
     if occurred is not None:
         event.occurred_at.CopyFrom(occurred)
