@@ -181,6 +181,31 @@ async def test_concurrent_writers_share_commits_and_lose_nothing(client: Client)
     assert 0 < commits < 40, f"{commits} commits for 40 concurrent calls: nothing was grouped"
 
 
+async def test_a_batch_of_many_rows_stores_each_once(client: Client) -> None:
+    """A call of 999 events: more rows than one SQLite INSERT takes (256), in statements of
+    uneven sizes, keyed and plain rows mixed, keys already stored and keys repeated in the call."""
+    stored_first = await client.ingest.WriteEvents(
+        write_request(log_event("early", idempotency_key="k7")), metadata=client.project
+    )
+    batch = [log_event(f"m{i}", idempotency_key=f"k{i % 300}" if i % 3 == 1 else "") for i in range(999)]
+    response = await client.ingest.WriteEvents(write_request(*batch), metadata=client.project)
+
+    first_of: dict[str, str] = {"k7": stored_first.results[0].event_id}
+    for sent, result in zip(batch, response.results, strict=True):
+        key = sent.idempotency_key
+        if key and key in first_of:
+            assert (result.outcome, result.event_id) == (pb.WRITE_OUTCOME_DUPLICATE, first_of[key]), key
+        else:
+            assert result.outcome == pb.WRITE_OUTCOME_ACCEPTED, sent.message
+            if key:
+                first_of[key] = result.event_id
+    keyed = [e for e in batch if e.idempotency_key]
+    assert response.duplicate_count == len(keyed) - len({e.idempotency_key for e in keyed} - {"k7"})
+    stored = {e.id: e.message for e in await _list(client)}
+    assert len(stored) == 1 + response.accepted_count == 1 + 666 + 99  # 100 keys, k7 stored before
+    assert {r.event_id for r in response.results} <= stored.keys()
+
+
 async def test_ids_are_time_ordered(client: Client) -> None:
     ids = []
     for n in range(3):
