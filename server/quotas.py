@@ -18,12 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.clock import Clock
 from server.config import Settings
 from server.errors import FailedPrecondition, ResourceExhausted
+from server.settings_cache import SettingsCache
 from storage.accounts import ProjectRepository
 from storage.usage import DailyUsageRepository
 
 DAY_US = 86_400 * 1_000_000
-#: Past this many cached projects the cache starts over, so it cannot grow without bound.
-_MAX_CACHED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +53,7 @@ class ProjectQuotas:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._ttl_us = int(settings.settings_cache_ttl_s * 1_000_000)
-        self._cache: dict[str, tuple[Limits, int]] = {}
+        self._cache = SettingsCache(self._read, clock, settings.settings_cache_ttl_s)
 
     async def reserve(self, project: str, events: int) -> Reservation | None:
         """Counts `events` against the project's daily limit, if it has one; returns what was
@@ -97,19 +95,11 @@ class ProjectQuotas:
     async def limits(self, project: str) -> Limits:
         """The project's limits, as this node last read them (at most `settings_cache_ttl_s` ago);
         an unknown project has none."""
-        now_us = self._clock.now_us()
-        cached = self._cache.get(project)
-        if cached is not None and now_us < cached[1]:
-            return cached[0]
-        limits = await self._read(project)
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-        self._cache[project] = (limits, now_us + self._ttl_us)
-        return limits
+        return await self._cache.get(project)
 
     def forget(self, project: str) -> None:
         """Drops the cached limits of `project`, whose settings just changed on this node."""
-        self._cache.pop(project, None)
+        self._cache.forget(project)
 
     async def check_alert_rule_limit(self, project: str, current_count: int) -> None:
         """Checks that the project may have one more custom alert rule than `current_count`.

@@ -27,6 +27,7 @@ from server.ingest import Redactor
 from server.pipeline import Call
 from server.redaction import rules as R
 from server.redaction.engine import FIELD, PATTERN, CompiledRedactor, RuleSpec
+from server.settings_cache import SettingsCache
 from storage.models import RedactionRule as RuleRow
 from storage.redaction import RedactionRuleRepository
 
@@ -60,8 +61,7 @@ class RedactionRules:
         self._sessions = sessions
         self._clock = clock
         self._ids = ids
-        self._ttl_us = int(settings.settings_cache_ttl_s * 1_000_000)
-        self._cached: dict[str, tuple[int, CompiledRedactor | None]] = {}
+        self._cached = SettingsCache(self._compiled_of, clock, settings.settings_cache_ttl_s)
         self._compiled: dict[tuple[RuleSpec, ...], CompiledRedactor | None] = {}
         self._anonymous = self._compile(R.specs(R.defaults()))
 
@@ -70,13 +70,10 @@ class RedactionRules:
     async def redactor(self, project: str | None) -> Redactor | None:
         if project is None:
             return self._anonymous
-        now = self._clock.now_us()
-        cached = self._cached.get(project)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        compiled = self._compile(R.specs(await self._load(project)))
-        self._cached[project] = (now + self._ttl_us, compiled)
-        return compiled
+        return await self._cached.get(project)
+
+    async def _compiled_of(self, project: str) -> CompiledRedactor | None:
+        return self._compile(R.specs(await self._load(project)))
 
     def _compile(self, specs: tuple[RuleSpec, ...]) -> CompiledRedactor | None:
         if not specs:
@@ -119,7 +116,7 @@ class RedactionRules:
         )
         async with self._sessions() as session, session.begin():
             await RedactionRuleRepository(session).add(row)
-        self._cached.pop(project, None)
+        self._cached.forget(project)
         return R.custom_rule(row)
 
     async def update_rule(self, project: str, rule_id: str, update: R.Rule, mask: list[str]) -> R.Rule:
@@ -190,7 +187,7 @@ class RedactionRules:
             row.enabled = current.enabled
             row.updated_us = now
             await session.flush()
-        self._cached.pop(project, None)
+        self._cached.forget(project)
         return R.builtin_rule(builtin, row) if builtin is not None else R.custom_rule(row)
 
     async def delete_rule(self, project: str, rule_id: str) -> None:
@@ -208,7 +205,7 @@ class RedactionRules:
             deleted = rule_id and await RedactionRuleRepository(session).delete(project, rule_id)
         if not deleted:
             raise NotFound(f"redaction rule {rule_id!r} not found", reason="REDACTION_RULE_NOT_FOUND")
-        self._cached.pop(project, None)
+        self._cached.forget(project)
 
     async def test(self, project: str, sample: event_pb2.Event) -> Tested:
         """Runs the project's enabled rules, as they are now in the database, on a copy of
