@@ -67,6 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The areas the event loop's time is grouped in: (label, substrings of the code's file path).
 _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("gateway/front.py (HTTP/1.1 front: parse, write)", ("/gateway/front.py",)),
     (
         "gateway/app.py (route, bind, render)",
         ("/gateway/app.py", "/gateway/routes.py", "/gateway/dispatch.py"),

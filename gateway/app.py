@@ -31,11 +31,14 @@ from gateway.body import BodyBudget, BodyError, BodyLimits, Reservation, json_de
 from gateway.codec import DecodeError, MessageCodec, assign_text, codec_for
 from gateway.dispatch import Dispatcher, DispatchError, forwarded_metadata
 from gateway.edge import Edge
+from gateway.front import Request
 from gateway.routes import Route, routes
 from gateway.status import http_status, make_status, retry_after, status_body
 
 _HTTP_BODY = "google.api.HttpBody"
 _MAX_REQUEST_ID = 128
+# Routes matched by (method, path) and remembered; past this many the memo starts afresh.
+_MAX_MATCHED = 4096
 _JSON = "application/json"
 _CORS_METHODS = "GET, POST, OPTIONS"
 _CANONICAL_CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, X-Api-Key, X-Request-Id"
@@ -89,6 +92,7 @@ class HttpGateway:
         self.responses: dict[int, int] = {}
         methods = {f"/{s.full_name}/{m.name}": m for s in services for m in s.methods}
         self._bindings: dict[str, list[_Binding]] = {}
+        self._matched: dict[tuple[str, str], tuple[_Binding, Mapping[str, str]] | tuple[()]] = {}
         self.routes = routes(services)
         for route in self.routes:
             method = methods[route.rpc]
@@ -130,13 +134,29 @@ class HttpGateway:
     def add_to(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self.handle)
 
-    def _match(self, method: str, path: str) -> tuple[_Binding, dict[str, str]] | None:
+    def serves(self, path: str) -> bool:
+        """Whether a POST to `path` has a route here (`gateway.front` serves only those)."""
+        return self._match("POST", path) is not None
+
+    def _match(self, method: str, path: str) -> tuple[_Binding, Mapping[str, str]] | None:
+        """The route of `method` and `path` and its path variables (not to be changed: they are
+        remembered for the next request to the same path, as most requests are)."""
+        key = (method, path)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._find(method, path)
+            if len(self._matched) >= _MAX_MATCHED:
+                self._matched.clear()
+            self._matched[key] = found
+        return found or None
+
+    def _find(self, method: str, path: str) -> tuple[_Binding, Mapping[str, str]] | tuple[()]:
         # HEAD is a GET without a body (aiohttp drops the body); vendor health probes use it.
         for binding in self._bindings.get("GET" if method == "HEAD" else method, ()):
             variables = binding.route.match(path)
             if variables is not None:
                 return binding, variables
-        return None
+        return ()
 
     def _any_method(self, path: str) -> tuple[list[str], Edge | None]:
         allowed: list[str] = []
@@ -150,7 +170,7 @@ class HttpGateway:
             edge = next((owner for prefix, owner in self._prefix_owners if path.startswith(prefix)), None)
         return allowed, edge
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request) -> web.StreamResponse:
         started = time.perf_counter()
         request_id = _request_id(request.headers.get("X-Request-Id", ""))
         path = request.path
@@ -179,7 +199,7 @@ class HttpGateway:
         return response
 
     def _access(
-        self, request: web.Request, status: int, started: float, request_id: str, call: dict[str, object]
+        self, request: Request, status: int, started: float, request_id: str, call: dict[str, object]
     ) -> None:
         """One line per HTTP request: info, a warning for a 4xx, an error for a 5xx."""
         call.pop("http_status", None)  # a vendor's own status: the line's `status` is the one sent
@@ -198,9 +218,9 @@ class HttpGateway:
 
     async def _serve(
         self,
-        request: web.Request,
+        request: Request,
         binding: _Binding,
-        variables: dict[str, str],
+        variables: Mapping[str, str],
         request_id: str,
         call: dict[str, object],
     ) -> web.Response:
@@ -227,10 +247,10 @@ class HttpGateway:
 
     async def _answer(
         self,
-        request: web.Request,
+        request: Request,
         binding: _Binding,
         message: Message,
-        variables: dict[str, str],
+        variables: Mapping[str, str],
         request_id: str,
         call: dict[str, object],
     ) -> web.Response:
@@ -295,12 +315,12 @@ class HttpGateway:
                 continue  # vendor servers ignore the parameters they do not define
             assign_text(message, key, given)
 
-    def _cors_allows(self, request: web.Request) -> bool:
+    def _cors_allows(self, request: Request) -> bool:
         origin = request.headers.get("Origin")
         origins = self._limits.cors_origins
         return origin is not None and bool(origins) and ("*" in origins or origin in origins)
 
-    def _unmatched(self, request: web.Request, path: str, request_id: str) -> web.StreamResponse:
+    def _unmatched(self, request: Request, path: str, request_id: str) -> web.StreamResponse:
         allowed, edge = self._any_method(path)
         if request.method == "OPTIONS" and edge is not None and edge.cors:
             asked = request.headers.get("Access-Control-Request-Headers", "")
@@ -380,9 +400,7 @@ def _plain_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if not k.startswith("grpc-") and k != "x-request-id"}
 
 
-def _allow_origin(
-    request: web.Request, response: web.StreamResponse, *, credentials: bool, expose: str
-) -> None:
+def _allow_origin(request: Request, response: web.StreamResponse, *, credentials: bool, expose: str) -> None:
     """Lets the request's origin read the answer: echoes the exact origin, since vendors' beacons are
     credentialed and `*` would be refused (docs/vendors/opensentry.md §5). The canonical API's keys
     travel in headers, never cookies, so it allows no credentials."""
@@ -397,7 +415,7 @@ def _allow_origin(
 
 
 def _preflight(
-    request: web.Request, methods: str, headers: str, *, credentials: bool, expose: str
+    request: Request, methods: str, headers: str, *, credentials: bool, expose: str
 ) -> web.Response:
     response = web.Response(status=204)
     _allow_origin(request, response, credentials=credentials, expose=expose)

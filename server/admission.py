@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -55,11 +56,23 @@ class _Refused(asyncio.Protocol):
 
 
 class CappedSite(web.SockSite):
-    """A `SockSite` that serves at most `max_connections` connections at once."""
+    """A `SockSite` that serves at most `max_connections` connections at once. Each connection
+    starts with the protocol `front` makes (the gateway's front, which hands aiohttp the
+    connections it does not serve itself); `front_connections` counts those it still holds."""
 
-    def __init__(self, runner: web.BaseRunner, sock: Any, *, max_connections: int) -> None:
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        sock: Any,
+        *,
+        max_connections: int,
+        front: Callable[[], asyncio.BaseProtocol],
+        front_connections: Callable[[], int],
+    ) -> None:
         super().__init__(runner, sock)
         self._max_connections = max_connections
+        self._front = front
+        self._front_connections = front_connections
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -67,9 +80,9 @@ class CappedSite(web.SockSite):
         assert server is not None
 
         def protocol() -> asyncio.BaseProtocol:
-            if len(server.connections) >= self._max_connections:
+            if len(server.connections) + self._front_connections() >= self._max_connections:
                 return _Refused()
-            return server()
+            return self._front()
 
         self._server = await asyncio.get_running_loop().create_server(protocol, sock=self._sock)
 

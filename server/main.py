@@ -23,6 +23,7 @@ from gateway.app import GatewayLimits, HttpGateway
 from gateway.body import BodyBudget
 from gateway.dispatch import ChannelDispatcher, Dispatcher
 from gateway.docs import add_docs_routes
+from gateway.front import Front
 from gateway.openapi import build_document, load_descriptor_set
 from server import runtime
 from server.access import Access
@@ -403,9 +404,26 @@ async def _http_site(
         auto_decompress=False,
     )
     await runner.setup()
-    site = CappedSite(runner, sock, max_connections=connection_cap(settings.http_max_connections))
+    assert runner.server is not None
+    front = Front(
+        gateway.handle,
+        gateway.serves,
+        runner.server,
+        keepalive_s=settings.http_keepalive_timeout_s,
+        linger_s=settings.http_body_timeout_s,
+    )
+    cap = connection_cap(settings.http_max_connections)
+    site = CappedSite(
+        runner,
+        sock,
+        max_connections=cap,
+        front=front.connection,
+        front_connections=lambda: len(front.connections),
+    )
     try:
         await site.start()
         yield int(sock.getsockname()[1])
     finally:
-        await runner.cleanup()
+        # No new connection; then the front's connections and aiohttp's drain side by side.
+        await site.stop()
+        await asyncio.gather(front.shutdown(settings.shutdown_grace_s), runner.cleanup())
