@@ -289,6 +289,8 @@ class _Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or not self._writing:
             return
+        if not transport.is_reading():  # paused behind the request just answered
+            transport.resume_reading()
         buffer = self._buffer
         head_end = buffer.find(_HEAD_END)
         if head_end < 0:
@@ -346,6 +348,8 @@ class _Connection(asyncio.Protocol):
             if self._transport is not None:
                 self._transport.write(_SERVER_ERROR)
                 self._transport.close()
+                self._transport = None  # nothing more is served on it
+            return
         finally:
             self._task = None
         if self._transport is None:
@@ -363,10 +367,7 @@ class _Connection(asyncio.Protocol):
             self._timer = asyncio.get_running_loop().call_later(self._front._linger_s, self._abandon)
             return
         self._wait_idle()
-        if not self._transport.is_reading():
-            self._transport.resume_reading()
-        if self._buffer:
-            self._next()
+        self._next()
 
     def _write(self, response: web.StreamResponse) -> None:
         transport = self._transport
