@@ -9,7 +9,7 @@ Printed for the measured phase: requests/s and the server's CPU a request; the g
 commits (how many, requests and rows in each, wall time each); the garbage collector's time;
 threads started (connection pool churn); the CPU of each server thread (the event loop's, each
 aiosqlite connection's); then a profile of the event loop thread: the share and microseconds a
-request of each area (aiohttp, gateway routing and body, codec, pipeline, keys, ingest,
+request of each area (the HTTP front, aiohttp, gateway routing and body, codec, pipeline, keys, ingest,
 normalize, ids, dialects, group writer, SQLAlchemy, aiosqlite hand-offs, structlog, asyncio) and
 the top functions by own and by inclusive time.
 
