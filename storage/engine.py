@@ -67,14 +67,6 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     return engine
 
 
-#: The group writer's SQLite page cache (SQLite's default is 2 MiB). Its inserts touch pages all
-#: over the secondary indexes, whose random keys (trace ids, fingerprints) outgrow a small cache
-#: within minutes of ingest. Measured with `python -m bench --targets http-sqlite,sqlite
-#: --scenarios http-batch100:canonical,batch100 --seconds 5`, three rounds each: batches of 100
-#: over gRPC 13,269 -> 14,681 events/s (median), over HTTP 11,607 -> 12,737.
-WRITER_CACHE_KIB = 65_536
-
-
 def _configure_sqlite(engine: Engine, synchronous: str, *, always_immediate: bool) -> None:
     """Pragmas on every new connection, and an explicit BEGIN (IMMEDIATE for writers)."""
 
@@ -86,8 +78,6 @@ def _configure_sqlite(engine: Engine, synchronous: str, *, always_immediate: boo
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if always_immediate:  # the group writer's connection
-            cursor.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
