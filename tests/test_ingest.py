@@ -182,8 +182,8 @@ async def test_concurrent_writers_share_commits_and_lose_nothing(client: Client)
 
 
 async def test_a_batch_of_many_rows_stores_each_once(client: Client) -> None:
-    """A call of 999 events: more rows than one SQLite INSERT takes (256), in statements of
-    uneven sizes, keyed and plain rows mixed, keys already stored and keys repeated in the call."""
+    """A call of 999 events, keyed and plain rows mixed, keys already stored and keys repeated in
+    the call: each event is stored once, and each duplicate is answered with the first's id."""
     stored_first = await client.ingest.WriteEvents(
         write_request(log_event("early", idempotency_key="k7")), metadata=client.project
     )
