@@ -107,7 +107,7 @@ class _Body:
 class FrontRequest:
     """What the gateway's handler reads of a request the front serves."""
 
-    __slots__ = ("method", "path", "headers", "remote", "content_length", "content", "_query")
+    __slots__ = ("method", "path", "headers", "remote", "content_length", "content", "_query", "_parsed")
 
     def __init__(
         self, path: str, query: str, headers: CIMultiDictProxy[str], remote: str | None, length: int
@@ -119,11 +119,15 @@ class FrontRequest:
         self.content_length = length
         self.content = _Body(length)
         self._query = query
+        self._parsed: MultiDictProxy[str] | None = None
 
     @property
     def query(self) -> MultiDictProxy[str]:
-        pairs = [pair.partition("=") for pair in self._query.split("&") if pair]
-        return MultiDictProxy(MultiDict((name, value) for name, _, value in pairs))
+        """The query parameters, parsed on first use (the gateway reads them up to three times)."""
+        if self._parsed is None:
+            pairs = [pair.partition("=") for pair in self._query.split("&") if pair]
+            self._parsed = MultiDictProxy(MultiDict((name, value) for name, _, value in pairs))
+        return self._parsed
 
 
 #: A request as the gateway's handler reads it: aiohttp's, or the front's.
