@@ -7,7 +7,9 @@ Only `storage.writer` uses these.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any, Protocol
 
 from storage.events import COPY_PG, COPY_PG_TYPES, INSERT_SQLITE, EventRow
@@ -17,6 +19,36 @@ _COLUMNS = ", ".join(EVENT_COLUMNS)
 _ON_KEY_CONFLICT = "ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 # SQLite's default cap on bound parameters is 32,766; stay far below it.
 _SQLITE_CHUNK = 500
+# The most rows in one SQLite INSERT (14 parameters each): a power of two, see `_row_counts`.
+_SQLITE_ROWS = 256
+# The most bytes of messages and payloads one many-row INSERT binds. `sqlite3` keeps each cached
+# statement's last bound values until its next run, so this bounds what the nine statements pin
+# (about 1 MiB): unbounded, an overload burst of 60 KB events left the server's memory above half its
+# peak (tests/test_overload.py).
+_SQLITE_ROW_BYTES = 128 * 1024
+
+
+def _row_counts(total: int) -> Iterable[int]:
+    """How many rows each INSERT of `total` rows takes: `_SQLITE_ROWS` while that many are left,
+    then the powers of two that make up the rest. Only nine statements exist, so each stays
+    prepared in the connection's statement cache: preparing a 256-row INSERT costs about 1 ms,
+    executing it prepared about 0.2 ms."""
+    while total >= _SQLITE_ROWS:
+        yield _SQLITE_ROWS
+        total -= _SQLITE_ROWS
+    size = _SQLITE_ROWS // 2
+    while total:
+        if total >= size:
+            yield size
+            total -= size
+        size //= 2
+
+
+@functools.cache
+def _insert_sql(count: int) -> str:
+    """SQLite's INSERT of `count` rows."""
+    row = "(" + ", ".join("?" for _ in EVENT_COLUMNS) + ")"
+    return f"INSERT INTO events ({_COLUMNS}) VALUES " + ", ".join(row for _ in range(count))
 
 
 class WriterStatements(Protocol):
@@ -50,10 +82,13 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 class SqliteStatements:
-    """`sqlite3`: executemany for plain rows; keyed rows one `execute` each, which in-process
-    costs microseconds and tells by `rowcount` whether the row went in."""
+    """`sqlite3`: many rows to a statement. The module releases the GIL around every step of a
+    statement and must take it back after each, and the event loop holds it most of the time: so
+    `executemany`, one step a row, left the writer waiting for the GIL once a row. One INSERT of
+    up to `_SQLITE_ROWS` rows is one step. Measured with `python -m bench.profile --route
+    canonical --batch`: a group of about 1,500 rows spent 170 ms in its INSERT with executemany
+    (39 ms of it on the CPU), and 67 ms with one statement per 250 rows (36 ms on the CPU)."""
 
-    _INSERT_KEYED = f"{INSERT_SQLITE} {_ON_KEY_CONFLICT}"
     _KEYS_OF_PROJECT = "SELECT idempotency_key, id FROM events WHERE project_id = ? AND idempotency_key"
 
     def live_keys(self, raw: Any, key_ids: Iterable[str]) -> set[str]:
@@ -71,20 +106,34 @@ class SqliteStatements:
             raw.execute(f"UPDATE api_keys SET last_used_us = ? WHERE id IN ({marks})", (now_us, *chunk))
 
     def insert_plain(self, raw: Any, rows: Sequence[EventRow]) -> None:
-        if rows:
-            raw.executemany(INSERT_SQLITE, rows)
+        start = 0
+        for count in _row_counts(len(rows)):
+            self._insert_rows(raw, rows[start : start + count])
+            start += count
+
+    def _insert_rows(self, raw: Any, rows: Sequence[EventRow]) -> None:
+        """One INSERT of `rows` (a power of two of them), or of each half while they bind more
+        than `_SQLITE_ROW_BYTES`."""
+        if len(rows) == 1:
+            raw.execute(INSERT_SQLITE, rows[0])
+        elif sum(len(r.payload) + len(r.message) for r in rows) <= _SQLITE_ROW_BYTES:
+            raw.execute(_insert_sql(len(rows)), list(chain.from_iterable(rows)))
+        else:
+            half = len(rows) // 2
+            self._insert_rows(raw, rows[:half])
+            self._insert_rows(raw, rows[half:])
 
     def insert_keyed(self, raw: Any, rows: Sequence[EventRow]) -> set[tuple[str, str]]:
-        inserted: set[tuple[str, str]] = set()
-        cursor = raw.cursor()
-        try:
-            for row in rows:
-                cursor.execute(self._INSERT_KEYED, row)
-                if cursor.rowcount == 1:
-                    inserted.add((row.project_id, row.idempotency_key or ""))
-        finally:
-            cursor.close()
-        return inserted
+        # The writer's transaction took the file's write lock at BEGIN (IMMEDIATE), so no key can
+        # be stored between this look-up and the INSERT. The look-up returns only the keys already
+        # stored (usually none: one step), where `RETURNING` would take a step per inserted row.
+        keys_of: dict[str, list[str]] = {}
+        for row in rows:
+            keys_of.setdefault(row.project_id, []).append(row.idempotency_key or "")
+        stored = {(p, k) for p, keys in keys_of.items() for k in self.ids_for_keys(raw, p, keys)}
+        new = [row for row in rows if (row.project_id, row.idempotency_key) not in stored]
+        self.insert_plain(raw, new)
+        return {(row.project_id, row.idempotency_key or "") for row in new}
 
     def ids_for_keys(self, raw: Any, project_id: str, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
