@@ -76,11 +76,19 @@ def _uuid_prefix() -> str:
 # prefix keeps them unique across runs on the same database.
 _PREFIX = _uuid_prefix().encode()
 _COUNTER = itertools.count()
+# Times an odd number, modulo 2**48: a one-to-one map that spreads the counter's bits. Real ids
+# are random hex; a counter's leading zeros made runs of 13 or more decimal digits, which the
+# redaction prefilter must treat as possible card numbers (then it walks the whole event).
+_SPREAD = 0x9E3779B97F4B
+
+
+def _spread(value: int, bits: int = 48) -> int:
+    return (value * _SPREAD) % (1 << bits)
 
 
 def fresh_id() -> bytes:
     """A new UUIDv4-shaped id, unique in this run."""
-    return b"%b%012x" % (_PREFIX, next(_COUNTER))
+    return b"%b%012x" % (_PREFIX, _spread(next(_COUNTER)))
 
 
 #: Random hex digits of this process, that start the fixed-width fresh ids below.
@@ -90,7 +98,7 @@ _HEX_PREFIX = b"%032x" % random.SystemRandom().getrandbits(128)
 def fresh_hex(digits: int) -> bytes:
     """A new id of `digits` hex digits (24 to 44), unique in this run: random digits, then a counter
     (12 digits)."""
-    return b"%b%012x" % (_HEX_PREFIX[: digits - 12], next(_COUNTER))
+    return b"%b%012x" % (_HEX_PREFIX[: digits - 12], _spread(next(_COUNTER)))
 
 
 #: A Sentry event id's place (32 characters): filled with `fresh_hex(32)`.
@@ -483,7 +491,7 @@ def _otlp_child(
 def _otlp_request(rng: random.Random, spans: int) -> bytes:
     """A serialized `ExportTraceServiceRequest` of `spans` spans: traces of up to 10 spans (a server
     span and its children), every other trace with a failed HTTP call that recorded an exception.
-    Each trace id is `_OTLP_TRACE_SLOT` and the trace's index in the body (4 bytes)."""
+    Each trace id is `_OTLP_TRACE_SLOT` and the trace's index in the body, spread (4 bytes)."""
     traces = max(1, spans // 10)
     per_trace = spans // traces
     if traces * per_trace != spans or per_trace > 1 + len(_OTLP_CHILDREN):
@@ -506,7 +514,7 @@ def _otlp_request(rng: random.Random, spans: int) -> bytes:
     by_scope: dict[str, list[trace_pb2.Span]] = {scope: [] for scope in _OTLP_SCOPES}
     for index in range(traces):
         start = _T0_NS + rng.randrange(60_000) * _MS
-        root = _otlp_root(rng, _OTLP_TRACE_SLOT + index.to_bytes(4, "big"), start)
+        root = _otlp_root(rng, _OTLP_TRACE_SLOT + _spread(index, 32).to_bytes(4, "big"), start)
         by_scope["server"].append(root)
         children = _OTLP_CHILDREN[: per_trace - 1]
         last_client = max((k for k, scope in enumerate(children) if scope == "client"), default=-1)
