@@ -26,6 +26,10 @@ _SQLITE_ROWS = 256
 # (about 1 MiB): unbounded, an overload burst of 60 KB events left the server's memory above half its
 # peak (tests/test_overload.py).
 _SQLITE_ROW_BYTES = 128 * 1024
+# Fewer rows go by executemany: a group of single events (about 16 rows) cost the writer 65 µs of
+# CPU a row that way, against 79 in many-row INSERTs, and answered 3-6% more requests a second
+# (`python -m bench.profile --route canonical`, three alternating rounds).
+_SQLITE_MANY_FROM = 32
 
 
 def _row_counts(total: int) -> Iterable[int]:
@@ -82,12 +86,13 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 class SqliteStatements:
-    """`sqlite3`: many rows to a statement. The module releases the GIL around every step of a
-    statement and must take it back after each, and the event loop holds it most of the time: so
-    `executemany`, one step a row, left the writer waiting for the GIL once a row. One INSERT of
-    up to `_SQLITE_ROWS` rows is one step. Measured with `python -m bench.profile --route
-    canonical --batch`: a group of about 1,500 rows spent 170 ms in its INSERT with executemany
-    (39 ms of it on the CPU), and 67 ms with one statement per 250 rows (36 ms on the CPU)."""
+    """`sqlite3`: many rows to a statement, for groups of `_SQLITE_MANY_FROM` rows or more. The
+    module releases the GIL around every step of a statement and must take it back after each,
+    and the event loop holds it most of the time: so `executemany`, one step a row, left the
+    writer waiting for the GIL once a row. One INSERT of up to `_SQLITE_ROWS` rows is one step.
+    Measured with `python -m bench.profile --route canonical --batch`: a group of about 1,500 rows
+    spent 170 ms in its INSERT with executemany (39 ms of it on the CPU), and 67 ms with one
+    statement per 250 rows (36 ms on the CPU)."""
 
     _KEYS_OF_PROJECT = "SELECT idempotency_key, id FROM events WHERE project_id = ? AND idempotency_key"
 
@@ -106,6 +111,9 @@ class SqliteStatements:
             raw.execute(f"UPDATE api_keys SET last_used_us = ? WHERE id IN ({marks})", (now_us, *chunk))
 
     def insert_plain(self, raw: Any, rows: Sequence[EventRow]) -> None:
+        if len(rows) < _SQLITE_MANY_FROM:
+            raw.executemany(INSERT_SQLITE, rows)
+            return
         start = 0
         for count in _row_counts(len(rows)):
             self._insert_rows(raw, rows[start : start + count])
