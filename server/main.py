@@ -287,11 +287,18 @@ async def _purge_hourly(streams: Streams, timings: OpenTimings) -> None:
 async def _trim_after_bursts(budget: BodyBudget) -> None:
     """Every few seconds: once a burst of large bodies (more than `_TRIM_AFTER_BYTES` held at
     once) has mostly been answered, hands the freed heap back to the system, so the process's
-    memory falls back after the burst instead of staying at its peak."""
+    memory falls back after the burst instead of staying at its peak. Trims once more at the first
+    tick that holds no body at all: the burst's last events may still have been on their way to
+    the database at the first trim."""
+    settling = False
     while True:
         await asyncio.sleep(_TRIM_EVERY_S)
         if budget.peak > _TRIM_AFTER_BYTES and budget.held < budget.peak // 4:
             budget.peak = budget.held
+            settling = True
+            runtime.trim_heap()
+        elif settling and not budget.held:
+            settling = False
             runtime.trim_heap()
 
 

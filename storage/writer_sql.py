@@ -30,6 +30,11 @@ _SQLITE_ROW_BYTES = 128 * 1024
 # CPU a row that way, against 79 in many-row INSERTs, and answered 3-6% more requests a second
 # (`python -m bench.profile --route canonical`, three alternating rounds).
 _SQLITE_MANY_FROM = 32
+# The most bytes of messages and payloads one keyed PostgreSQL INSERT binds. libpq grows a
+# connection's output buffer to the largest message sent on it (to a power of two) and keeps it for
+# the connection's life: unbounded, a group of overload batches of 60 KB events pinned 136 MiB of
+# such buffers, and the server's memory stayed above half its peak (tests/test_overload.py).
+_PG_STATEMENT_BYTES = 1024 * 1024
 
 
 def _row_counts(total: int) -> Iterable[int]:
@@ -83,6 +88,19 @@ class WriterStatements(Protocol):
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _bounded(rows: Sequence[EventRow], limit: int) -> Iterable[Sequence[EventRow]]:
+    """`rows` in runs that bind at most `limit` bytes of messages and payloads (or one row)."""
+    start = bound = 0
+    for end, row in enumerate(rows):
+        size = len(row.payload) + len(row.message)
+        if bound + size > limit and end > start:
+            yield rows[start:end]
+            start, bound = end, 0
+        bound += size
+    if start < len(rows):
+        yield rows[start:]
 
 
 class SqliteStatements:
@@ -153,7 +171,8 @@ class SqliteStatements:
 
 
 class PostgresStatements:
-    """psycopg 3: binary COPY for plain rows; keyed rows in one statement over `unnest` arrays.
+    """psycopg 3: binary COPY for plain rows; keyed rows over `unnest` arrays, one statement per
+    `_PG_STATEMENT_BYTES`.
     Arrays go as binary parameters (`%b`): psycopg dumps a list to text in Python at about 1.5 µs
     an element (4 µs for bytes), and to binary 10 to 20 times faster."""
 
@@ -182,11 +201,12 @@ class PostgresStatements:
                 copy.write_row(row)
 
     def insert_keyed(self, raw: Any, rows: Sequence[EventRow]) -> set[tuple[str, str]]:
-        if not rows:
-            return set()
-        columns = [list(column) for column in zip(*rows, strict=True)]
+        stored: set[tuple[str, str]] = set()
         with raw.cursor() as cursor:
-            return {(p, k) for p, k in cursor.execute(self._INSERT_KEYED, columns)}
+            for run in _bounded(rows, _PG_STATEMENT_BYTES):
+                columns = [list(column) for column in zip(*run, strict=True)]
+                stored.update(cursor.execute(self._INSERT_KEYED, columns))
+        return stored
 
     def ids_for_keys(self, raw: Any, project_id: str, keys: Sequence[str]) -> dict[str, str]:
         query = "SELECT idempotency_key, id FROM events WHERE project_id = %s AND idempotency_key = ANY(%b)"

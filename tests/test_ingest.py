@@ -206,6 +206,27 @@ async def test_a_batch_of_many_rows_stores_each_once(client: Client) -> None:
     assert {r.event_id for r in response.results} <= stored.keys()
 
 
+async def test_keyed_events_too_large_for_one_statement_are_each_stored_once(client: Client) -> None:
+    """30 keyed events of 60,000 characters, about 3.6 MB of rows, go in several statements on
+    PostgreSQL (1 MiB each): every event is stored once, a key stored before is a duplicate, and
+    two calls racing with the same keys store each key once."""
+    stored_first = await client.ingest.WriteEvents(
+        write_request(log_event("early", idempotency_key="big-7")), metadata=client.project
+    )
+    batch = [log_event(f"{i:02d}" + "x" * 60_000, idempotency_key=f"big-{i}") for i in range(30)]
+    first, second = await asyncio.gather(
+        *(client.ingest.WriteEvents(write_request(*batch), metadata=client.project) for _ in range(2))
+    )
+
+    assert first.accepted_count + second.accepted_count == 29
+    assert first.duplicate_count + second.duplicate_count == 31
+    for one, other in zip(first.results, second.results, strict=True):
+        assert one.event_id == other.event_id
+    assert first.results[7].event_id == stored_first.results[0].event_id
+    stored = sorted(e.message[:2] for e in await _list(client))
+    assert stored == sorted(["ea", *(f"{i:02d}" for i in range(30) if i != 7)])
+
+
 async def test_ids_are_time_ordered(client: Client) -> None:
     ids = []
     for n in range(3):
