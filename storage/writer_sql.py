@@ -171,10 +171,9 @@ class SqliteStatements:
 
 
 class PostgresStatements:
-    """psycopg 3: binary COPY for plain rows; keyed rows over `unnest` arrays, one statement per
-    `_PG_STATEMENT_BYTES`.
-    Arrays go as binary parameters (`%b`): psycopg dumps a list to text in Python at about 1.5 µs
-    an element (4 µs for bytes), and to binary 10 to 20 times faster."""
+    """psycopg 3: binary COPY for plain rows; keyed rows over `unnest` arrays, in statements of at
+    most `_PG_STATEMENT_BYTES`. Arrays go as binary parameters (`%b`): psycopg dumps a list to text
+    in Python at about 1.5 µs an element (4 µs for bytes), and to binary 10 to 20 times faster."""
 
     _INSERT_KEYED = (
         f"INSERT INTO events ({_COLUMNS}) SELECT * FROM unnest("
