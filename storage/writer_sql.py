@@ -90,11 +90,16 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
+def _binds(row: EventRow) -> int:
+    """What a row binds, as the statement bounds count it: its message and payload."""
+    return len(row.payload) + len(row.message)
+
+
 def _bounded(rows: Sequence[EventRow], limit: int) -> Iterable[Sequence[EventRow]]:
-    """`rows` in runs that bind at most `limit` bytes of messages and payloads (or one row)."""
+    """`rows` in runs that bind at most `limit` bytes (`_binds`); a larger row runs alone."""
     start = bound = 0
     for end, row in enumerate(rows):
-        size = len(row.payload) + len(row.message)
+        size = _binds(row)
         if bound + size > limit and end > start:
             yield rows[start:end]
             start, bound = end, 0
@@ -142,7 +147,7 @@ class SqliteStatements:
         than `_SQLITE_ROW_BYTES`."""
         if len(rows) == 1:
             raw.execute(INSERT_SQLITE, rows[0])
-        elif sum(len(r.payload) + len(r.message) for r in rows) <= _SQLITE_ROW_BYTES:
+        elif sum(map(_binds, rows)) <= _SQLITE_ROW_BYTES:
             raw.execute(_insert_sql(len(rows)), list(chain.from_iterable(rows)))
         else:
             half = len(rows) // 2
