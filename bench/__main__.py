@@ -100,7 +100,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="ingestd's alert rules: the built-in rules' defaults (default), every rule disabled, "
         "or the built-ins plus custom rules that match every event by its payload",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="INGESTD_NAME=VALUE",
+        help="one more setting for ingestd's targets (repeatable), such as "
+        "INGESTD_SQLITE_WRITER_PROCESS=true",
+    )
     args = parser.parse_args(argv)
+    if any(not s.startswith("INGESTD_") or "=" not in s for s in args.setting):
+        parser.error("--setting takes INGESTD_NAME=VALUE")
     if args.seconds is not None and not 0.1 <= args.seconds <= 120:
         parser.error("--seconds must be between 0.1 and 120")
     if not 1 <= args.concurrency <= 1024 or not 1 <= args.streams <= 256:
@@ -234,7 +244,10 @@ async def run(args: argparse.Namespace) -> int:
         print(f"== {target.name} ({target.title})", flush=True)
         try:
             async with started(
-                target, redaction=args.redaction == "builtins", alerting=args.alerting
+                target,
+                redaction=args.redaction == "builtins",
+                alerting=args.alerting,
+                settings=dict(s.split("=", 1) for s in args.setting),
             ) as running:
                 await _measure(running, names, load, payloads, rows)
         except TargetSkipped as exc:

@@ -16,7 +16,8 @@ directory, the PostgreSQL database). It raises `TargetSkipped` when PostgreSQL i
 ingestd runs as `python -m server serve` with only the `INGESTD_*` variables set here (any in
 the caller's environment are dropped, so a run does not depend on the shell it came from). The
 Logister rate limit is raised out of the way (its default, 1,200 requests a minute per key,
-would otherwise be the figure measured); every other setting is ingestd's default. Redaction runs
+would otherwise be the figure measured); every other setting is ingestd's default, but for the
+`settings` given to `started` (`--setting INGESTD_NAME=VALUE`). Redaction runs
 with the built-in rules' defaults, unless `started(..., redaction=False)`: then every rule of
 project `default` is disabled over gRPC with the master key once the server is ready. Alert rules
 are evaluated likewise with the built-in rules' defaults, unless `started(..., alerting="off")`
@@ -34,7 +35,7 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,7 +318,11 @@ def _ingestd_env(grpc_port: int, http_port: int, database_url: str) -> dict[str,
 
 @contextlib.asynccontextmanager
 async def started(
-    target: Target, *, redaction: bool = True, alerting: str = "builtins"
+    target: Target,
+    *,
+    redaction: bool = True,
+    alerting: str = "builtins",
+    settings: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Started]:
     """Starts `target` and yields it ready; see the module's contract."""
     async with contextlib.AsyncExitStack() as stack:
@@ -343,6 +348,7 @@ async def started(
             http_port = free_port()
             env = _ingestd_env(port, http_port, database_url)
             env["INGESTD_WORKERS"] = str(target.workers)
+            env.update(settings or {})
         child = await Child.spawn(target.name, argv, env, cwd=str(ROOT))
         stack.push_async_callback(child.stop)
         keys = PLACEHOLDER_KEYS

@@ -23,7 +23,7 @@ from server.config import Settings
 from server.errors import CannotListen, IngestdError, InvalidArgument
 from server.log import configure_logging
 from server.main import Running, core, hosted_writer, running
-from server.supervisor import supervise
+from server.supervisor import supervise, supervised
 from storage.engine import NotWritable
 from storage.migrate import upgrade
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
         return 2
     configure_logging(settings)
     try:
-        if args.command == "serve" and settings.workers > 1 and not settings.grpc_upstream:
+        if args.command == "serve" and supervised(settings):
             return supervise(settings, os.environ if environ is None else environ, sys.stdout)
         if args.command == "serve" and settings.writer_host:
             runtime.run(serve_writer(settings))

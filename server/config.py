@@ -40,6 +40,10 @@ class Settings:
     # through.
     writer_socket: str = ""
     writer_host: bool = False
+    # On SQLite, also with one worker, run the group writer in a process of its own (under the
+    # supervisor), whose statements then never wait for the GIL of a process that serves requests:
+    # more events a second for more memory (README, `ingestd serve --workers`). Off: one process.
+    sqlite_writer_process: bool = False
     # HTTP gateway. With `grpc_upstream` set the process serves only HTTP, in front of the ingestd
     # at that address, and opens no database.
     grpc_upstream: str = ""

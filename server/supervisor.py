@@ -1,4 +1,5 @@
-"""`ingestd serve --workers N`: N server processes on the same gRPC and HTTP ports.
+"""`ingestd serve --workers N`: N server processes on the same gRPC and HTTP ports (and on
+SQLite, with `sqlite_writer_process`, one worker and the file's writer process).
 
 The supervisor migrates the database once, picks the ports once (port 0 chooses free ones for
 every worker) and holds them reserved, then starts N workers. Each worker is a whole `ingestd
@@ -10,8 +11,10 @@ are arbitrated by it, and settings caches expire within `settings_cache_ttl_s`.
 On SQLite, one more child hosts the one group writer of the file (`ingestd serve` with
 `INGESTD_WRITER_HOST=true`, which serves no port), and the workers hand it their rows over a Unix
 socket in a private directory (`storage.writer_link`): a SQLite file takes one writer at a time,
-and one writer puts every worker's requests into each commit. While it restarts, the workers'
-writes wait for it a few seconds, then are answered 503 with a retry hint.
+and one writer puts every worker's requests into each commit. With `sqlite_writer_process` it runs
+with one worker too, so that the writer's statements never wait for the GIL of a process that
+serves requests. While it restarts, the workers' writes wait for it a few seconds,
+then are answered 503 with a retry hint.
 
 A worker that dies is started again after a backoff. SIGTERM or SIGINT is passed on to every
 worker; each drains as a lone server does, and the supervisor exits once all have. A worker dies
@@ -36,6 +39,8 @@ from typing import TextIO
 from sqlalchemy.engine import make_url
 
 from server.config import Settings
+from server.errors import CannotListen
+from storage.engine import probe_write, writer_engine
 from storage.migrate import upgrade
 
 # A worker that lived this long before it died is restarted at once; one that keeps dying sooner
@@ -59,14 +64,35 @@ class _Worker:
     restart_at: float = 0.0
 
 
+def supervised(settings: Settings) -> bool:
+    """Whether `ingestd serve` runs under a supervisor: with several workers, or on SQLite with its
+    writer in a process of its own (`sqlite_writer_process`). A process the supervisor started
+    (it has `writer_socket`) and an HTTP-only front (`grpc_upstream`) serve alone."""
+    if settings.grpc_upstream or settings.writer_socket or settings.writer_host:
+        return False
+    return settings.workers > 1 or (settings.sqlite_writer_process and _sqlite(settings.database_url))
+
+
+def _sqlite(database_url: str) -> bool:
+    return make_url(database_url).get_backend_name() == "sqlite"
+
+
 def supervise(settings: Settings, environ: Mapping[str, str], out: TextIO) -> int:
-    """Runs `settings.workers` workers until SIGTERM or SIGINT; returns the exit status (0 when
-    every worker drained cleanly)."""
+    """Runs `settings.workers` workers (and a SQLite file's writer) until SIGTERM or SIGINT;
+    returns the exit status (0 when every worker drained cleanly). Raises CannotListen when a port
+    is taken, NotWritable when the database refuses writes."""
     if settings.migrate_on_start:
         upgrade(settings.database_url)
+    # A database that refuses writes stops the start with one line, as it stops a lone server,
+    # rather than leave its children failing and restarting.
+    engine = writer_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        probe_write(engine)
+    finally:
+        engine.dispose()
     with (
-        _reserve(settings.grpc_addr) as grpc_addr,
-        _reserve(settings.http_addr) as http_addr,
+        _reserve(settings.grpc_addr, "gRPC") as grpc_addr,
+        _reserve(settings.http_addr, "HTTP") as http_addr,
         tempfile.TemporaryDirectory(prefix="ingestd-") as private,
     ):
         env = {
@@ -80,11 +106,13 @@ def supervise(settings: Settings, environ: Mapping[str, str], out: TextIO) -> in
         }
         children = [_Worker(i) for i in range(settings.workers)]
         writers: list[_Worker] = []
-        if make_url(settings.database_url).get_backend_name() == "sqlite":
+        if _sqlite(settings.database_url):
             # One writer for the file, in a process of its own; the workers hand it their rows.
             env["INGESTD_WRITER_SOCKET"] = os.path.join(private, "writer.sock")
             writers.append(_Worker(settings.workers, writer=True))
-        print(f"ingestd supervising {settings.workers} workers", file=out, flush=True)
+        plural = "" if settings.workers == 1 else "s"
+        writer = " and the SQLite file's writer" if writers else ""
+        print(f"ingestd supervising {settings.workers} worker{plural}{writer}", file=out, flush=True)
         stopping: list[int] = []
         previous = {s: signal.signal(s, lambda signum, _: stopping.append(signum)) for s in _STOP_SIGNALS}
         try:
@@ -105,18 +133,32 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextlib.contextmanager
-def _reserve(address: str) -> Iterator[str]:
+def _reserve(address: str, what: str) -> Iterator[str]:
     """Binds `address` with SO_REUSEPORT without listening, so its port (chosen now when it is 0)
     stays this server's between worker restarts; yields `host:port`. A bound socket that does not
-    listen is given no connections."""
+    listen is given no connections. Raises CannotListen, as a lone server does, when the address
+    is taken (by another ingestd's workers too) or is not this host's."""
     written, _, port = address.rpartition(":")
     written = written or "127.0.0.1"
     host = written.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as reserved:
-        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        reserved.bind((host, int(port)))
-        yield f"{written}:{reserved.getsockname()[1]}"
+    with (
+        socket.socket(family, socket.SOCK_STREAM) as probe,
+        socket.socket(family, socket.SOCK_STREAM) as reserved,
+    ):
+        try:
+            # First without SO_REUSEPORT, which would let this server share a port that another
+            # ingestd's workers listen on; with SO_REUSEADDR, as the servers' own sockets, so that
+            # connections a previous run left in TIME_WAIT do not count.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port)))
+            port = str(probe.getsockname()[1])
+            probe.close()
+            reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            reserved.bind((host, int(port)))
+        except OSError as exc:
+            raise CannotListen(f"cannot listen for {what} on {address}: {exc.strerror or exc}") from None
+        yield f"{written}:{port}"
 
 
 def _start(worker: _Worker, env: Mapping[str, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -75,6 +76,26 @@ class ServerProcess:
     def pid(self) -> int:
         assert self._process is not None
         return self._process.pid
+
+    def family(self) -> list[int]:
+        """This process and its descendants (a supervisor's workers and writer process)."""
+        pids, found = [self.pid], 0
+        while found < len(pids):
+            for task in Path(f"/proc/{pids[found]}/task").glob("*"):
+                with contextlib.suppress(OSError):
+                    pids.extend(int(child) for child in (task / "children").read_text().split())
+            found += 1
+        return pids
+
+    def memory_bytes(self, field: str = "VmRSS") -> int:
+        """The family's resident memory now (`VmRSS`), or the sum of each one's peak (`VmHWM`)."""
+        total = 0
+        for pid in self.family():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith(field + ":"):
+                        total += int(line.split()[1]) * 1024
+        return total
 
     @property
     def address(self) -> str:

@@ -37,6 +37,14 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie that nobody reaped yet does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _workers(supervisor: int) -> set[int]:
     """The supervisor's children that serve ports: all but the SQLite file's writer process."""
     return {
@@ -133,3 +141,36 @@ async def test_a_dead_writer_process_is_replaced_and_writes_resume(tmp_path: Pat
         sent = [f"before-{i}" for i in range(10)] + [f"after-{i}" for i in range(10)]
         assert sorted(stored) == sorted(sent)
         assert await server.terminate() == 0
+
+
+async def test_one_worker_on_sqlite_writes_through_a_writer_process_when_told_to(tmp_path: Path) -> None:
+    async with ServerProcess(f"sqlite:///{tmp_path / 'alone.db'}") as server:
+        assert _children(server.pid) == set()
+        await _post_events(server.http_port, ["alone"])
+        assert await _messages(server.address) == ["alone"]
+        assert await server.terminate() == 0
+
+    split = {"INGESTD_SQLITE_WRITER_PROCESS": "true"}
+    async with ServerProcess(f"sqlite:///{tmp_path / 'split.db'}", **split) as server:
+        await _wait_for(lambda: len(_children(server.pid)) == 2)
+        assert len(_workers(server.pid)) == 1
+        await _post_events(server.http_port, [f"split-{i}" for i in range(10)])
+        assert sorted(await _messages(server.address)) == sorted(f"split-{i}" for i in range(10))
+        # A SIGKILL of the supervisor loses nothing it answered, and leaves nothing serving.
+        children = _children(server.pid)
+        await server.kill()
+        await _wait_for(lambda: not any(_alive(pid) for pid in children))
+    async with ServerProcess(f"sqlite:///{tmp_path / 'split.db'}", **split) as server:
+        assert sorted(await _messages(server.address)) == sorted(f"split-{i}" for i in range(10))
+
+
+async def test_a_second_server_on_the_same_ports_is_refused(tmp_path: Path) -> None:
+    split = {"INGESTD_SQLITE_WRITER_PROCESS": "true"}
+    async with ServerProcess(f"sqlite:///{tmp_path / 'first.db'}", **split) as first:
+        second = ServerProcess(
+            f"sqlite:///{tmp_path / 'second.db'}", INGESTD_HTTP_ADDR=f"127.0.0.1:{first.http_port}"
+        )
+        with pytest.raises(RuntimeError, match="ingestd: cannot listen for HTTP on 127.0.0.1:"):
+            await second.start()
+        await _post_events(first.http_port, ["still the first's"])
+        assert await _messages(first.address) == ["still the first's"]
