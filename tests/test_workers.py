@@ -15,7 +15,7 @@ import pytest
 
 from ingestd.v1 import event_service_pb2, event_service_pb2_grpc
 from tests.conftest import PROJECT_SECRET
-from tests.process import ServerProcess
+from tests.process import ServerProcess, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -167,10 +167,18 @@ async def test_one_worker_on_sqlite_writes_through_a_writer_process_when_told_to
 async def test_a_second_server_on_the_same_ports_is_refused(tmp_path: Path) -> None:
     split = {"INGESTD_SQLITE_WRITER_PROCESS": "true"}
     async with ServerProcess(f"sqlite:///{tmp_path / 'first.db'}", **split) as first:
-        second = ServerProcess(
-            f"sqlite:///{tmp_path / 'second.db'}", INGESTD_HTTP_ADDR=f"127.0.0.1:{first.http_port}"
+        taken = {
+            **split,
+            "INGESTD_HTTP_ADDR": f"127.0.0.1:{first.http_port}",
+            "INGESTD_GRPC_ADDR": "127.0.0.1:0",
+        }
+        # Were the port shared, `serve` would run until run_cli's timeout kills it (and its children).
+        second = await asyncio.to_thread(
+            run_cli, "serve", database_url=f"sqlite:///{tmp_path / 'second.db'}", env=taken
         )
-        with pytest.raises(RuntimeError, match="ingestd: cannot listen for HTTP on 127.0.0.1:"):
-            await second.start()
+        assert second.returncode == 1
+        assert (
+            second.stderr.strip().splitlines()[-1].startswith("ingestd: cannot listen for HTTP on 127.0.0.1:")
+        )
         await _post_events(first.http_port, ["still the first's"])
         assert await _messages(first.address) == ["still the first's"]
