@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
+import sys
 from collections.abc import Mapping, Sequence
 
 #: The kinds of key `keys create --kind` makes.
@@ -113,9 +115,29 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     creating = args.command == "keys" and args.keys_command == "create"
     if creating and args.kind == "client" and not args.origins:
         parser.error("a client key needs at least one --origin: a browser on no allowed origin can use it")
+    from server.config import Settings
+
+    try:
+        settings = Settings.from_env(
+            os.environ if environ is None else environ,
+            grpc_addr=getattr(args, "grpc_addr", None),
+            http_addr=getattr(args, "http_addr", None),
+            grpc_upstream=getattr(args, "grpc_upstream", None),
+            workers=getattr(args, "workers", None),
+            database_url=args.database_url,
+        )
+    except ValueError as exc:
+        print(f"ingestd: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        # Before the server's modules load: a supervisor holds none of them (100 MiB).
+        from server import supervisor
+
+        if supervisor.supervised(settings):
+            return supervisor.supervise(settings, os.environ if environ is None else environ, sys.stdout)
     from server import commands
 
-    return commands.run(args, environ)
+    return commands.run(args, settings)
 
 
 def version() -> str:

@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
 from typing import Any, TextIO
 
 import structlog
@@ -23,31 +22,17 @@ from server.config import Settings
 from server.errors import CannotListen, IngestdError, InvalidArgument
 from server.log import configure_logging
 from server.main import Running, core, hosted_writer, running
-from server.supervisor import supervise, supervised
 from storage.engine import NotWritable
 from storage.migrate import upgrade
 
 _KINDS = {name: admin_service_pb2.ApiKeyKind.Value(f"API_KEY_KIND_{name.upper()}") for name in KEY_KINDS}
 
 
-def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
-    """Runs the parsed command; returns the process exit status."""
-    try:
-        settings = Settings.from_env(
-            os.environ if environ is None else environ,
-            grpc_addr=getattr(args, "grpc_addr", None),
-            http_addr=getattr(args, "http_addr", None),
-            grpc_upstream=getattr(args, "grpc_upstream", None),
-            workers=getattr(args, "workers", None),
-            database_url=args.database_url,
-        )
-    except ValueError as exc:
-        print(f"ingestd: {exc}", file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Runs the parsed command in this process (`ingestd serve` under a supervisor is
+    `server.supervisor`'s); returns the process exit status."""
     configure_logging(settings)
     try:
-        if args.command == "serve" and supervised(settings):
-            return supervise(settings, os.environ if environ is None else environ, sys.stdout)
         if args.command == "serve" and settings.writer_host:
             runtime.run(serve_writer(settings))
         elif args.command == "serve":

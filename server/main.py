@@ -227,8 +227,13 @@ async def hosted_writer(settings: Settings, clock: Clock | None = None) -> Async
     `settings.writer_socket`, with the alert rules' commit hook; no gRPC or HTTP."""
     async with core(settings, clock) as c:
         evaluator = AlertEvaluator(c.clock, c.ids, settings)
-        async with _group_writer(settings, c.clock, evaluator, Readiness()):
-            yield
+        async with _group_writer(settings, c.clock, evaluator, Readiness()) as writer:
+            assert isinstance(writer, GroupWriter)
+            trimmer = asyncio.create_task(_trim_when_idle(writer), name="ingestd-heap-trim")
+            try:
+                yield
+            finally:
+                await _stop(trimmer)
 
 
 @contextlib.asynccontextmanager
@@ -299,6 +304,18 @@ async def _trim_after_bursts(budget: BodyBudget) -> None:
             runtime.trim_heap()
         elif settling and not budget.held:
             settling = False
+            runtime.trim_heap()
+
+
+async def _trim_when_idle(writer: GroupWriter) -> None:
+    """The writer process's `_trim_after_bursts`: every few seconds, if rows were committed since
+    the last trim and none wait now, hands the freed heap back (the rows of a burst's large
+    batches arrive as frames of megabytes, and the allocator would keep them at their peak)."""
+    trimmed_at = writer.group_rows.sum
+    while True:
+        await asyncio.sleep(_TRIM_EVERY_S)
+        if writer.group_rows.sum != trimmed_at and not writer.queued():
+            trimmed_at = writer.group_rows.sum
             runtime.trim_heap()
 
 

@@ -23,7 +23,6 @@ with its supervisor (PR_SET_PDEATHSIG), so a SIGKILL of the supervisor leaves no
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import signal
@@ -32,16 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from sqlalchemy.engine import make_url
-
 from server.config import Settings
-from server.errors import CannotListen
-from storage.engine import probe_write, writer_engine
-from storage.migrate import upgrade
 
 # A worker that lived this long before it died is restarted at once; one that keeps dying sooner
 # waits twice as long each time, up to the cap.
@@ -74,91 +69,137 @@ def supervised(settings: Settings) -> bool:
 
 
 def _sqlite(database_url: str) -> bool:
-    return make_url(database_url).get_backend_name() == "sqlite"
+    return database_url.partition(":")[0].partition("+")[0] == "sqlite"
+
+
+class _Refused(Exception):
+    """The start cannot go on; the message is the one line to print."""
 
 
 def supervise(settings: Settings, environ: Mapping[str, str], out: TextIO) -> int:
     """Runs `settings.workers` workers (and a SQLite file's writer) until SIGTERM or SIGINT;
-    returns the exit status (0 when every worker drained cleanly). Raises CannotListen when a port
-    is taken, NotWritable when the database refuses writes."""
-    if settings.migrate_on_start:
-        upgrade(settings.database_url)
-    # A database that refuses writes stops the start with one line, as it stops a lone server,
-    # rather than leave its children failing and restarting.
-    engine = writer_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    returns the exit status: 0 when every worker drained cleanly, 1 with one line on stderr when
+    the database refuses writes or a port is taken, as for a lone server.
+
+    The supervisor loads none of the server's modules (the database's in a child, `_prepare`):
+    what it imports it would hold for its whole life."""
     try:
-        probe_write(engine)
-    finally:
-        engine.dispose()
-    with (
-        _reserve(settings.grpc_addr, "gRPC") as grpc_addr,
-        _reserve(settings.http_addr, "HTTP") as http_addr,
-        tempfile.TemporaryDirectory(prefix="ingestd-") as private,
-    ):
-        env = {
-            **environ,
-            "INGESTD_GRPC_ADDR": grpc_addr,
-            "INGESTD_HTTP_ADDR": http_addr,
-            "INGESTD_DATABASE_URL": settings.database_url,
-            "INGESTD_WORKERS": "1",
-            "INGESTD_REUSE_PORT": "true",
-            "INGESTD_MIGRATE_ON_START": "false",
-        }
-        children = [_Worker(i) for i in range(settings.workers)]
-        writers: list[_Worker] = []
-        if _sqlite(settings.database_url):
-            # One writer for the file, in a process of its own; the workers hand it their rows.
-            env["INGESTD_WRITER_SOCKET"] = os.path.join(private, "writer.sock")
-            writers.append(_Worker(settings.workers, writer=True))
-        plural = "" if settings.workers == 1 else "s"
-        writer = " and the SQLite file's writer" if writers else ""
-        print(f"ingestd supervising {settings.workers} worker{plural}{writer}", file=out, flush=True)
-        stopping: list[int] = []
-        previous = {s: signal.signal(s, lambda signum, _: stopping.append(signum)) for s in _STOP_SIGNALS}
+        _prepare(settings)
+        grpc_socket, grpc_addr = _reserve(settings.grpc_addr, "gRPC")
+        with grpc_socket:
+            http_socket, http_addr = _reserve(settings.http_addr, "HTTP")
+            with http_socket, tempfile.TemporaryDirectory(prefix="ingestd-") as private:
+                return _supervise(settings, environ, out, grpc_addr, http_addr, private)
+    except _Refused as exc:
+        print(f"ingestd: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+def _prepare(settings: Settings) -> None:
+    """Migrates the schema (with `migrate_on_start`) and checks that the database takes writes, in
+    a forked child, so that SQLAlchemy and Alembic (60 MiB) never load into the supervisor. Raises
+    _Refused when the database refuses writes: a lone server stops its start there too, rather
+    than leave its children failing and restarting."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        os.close(read)
+        status = 1
         try:
-            for child in writers + children:
-                _start(child, env)
-            while not stopping:
-                _restart_the_dead(writers + children, env, out)
-                time.sleep(_POLL_S)
-            # The workers first: what they commit while they drain goes through the writer.
-            grace_s = settings.shutdown_grace_s + 10.0
-            return _drain(children, grace_s) | _drain(writers, grace_s)
+            from server.log import configure_logging
+            from storage.engine import NotWritable, probe_write, writer_engine
+            from storage.migrate import upgrade
+
+            configure_logging(settings)
+            try:
+                if settings.migrate_on_start:
+                    upgrade(settings.database_url)
+                engine = writer_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+                try:
+                    probe_write(engine)
+                finally:
+                    engine.dispose()
+                status = 0
+            except NotWritable as exc:
+                os.write(write, f"the database cannot be written: {exc}".encode())
+        except BaseException:
+            traceback.print_exc()
+            os.write(write, b"the database could not be prepared (above)")
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        complaint = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise _Refused(complaint or f"the database could not be prepared (status {status})")
+
+
+def _supervise(
+    settings: Settings, environ: Mapping[str, str], out: TextIO, grpc_addr: str, http_addr: str, private: str
+) -> int:
+    """Starts the children with the reserved addresses and keeps them running until a signal."""
+    env = {
+        **environ,
+        "INGESTD_GRPC_ADDR": grpc_addr,
+        "INGESTD_HTTP_ADDR": http_addr,
+        "INGESTD_DATABASE_URL": settings.database_url,
+        "INGESTD_WORKERS": "1",
+        "INGESTD_REUSE_PORT": "true",
+        "INGESTD_MIGRATE_ON_START": "false",
+    }
+    children = [_Worker(i) for i in range(settings.workers)]
+    writers: list[_Worker] = []
+    if _sqlite(settings.database_url):
+        # One writer for the file, in a process of its own; the workers hand it their rows.
+        env["INGESTD_WRITER_SOCKET"] = os.path.join(private, "writer.sock")
+        writers.append(_Worker(settings.workers, writer=True))
+    plural = "" if settings.workers == 1 else "s"
+    writer = " and the SQLite file's writer" if writers else ""
+    print(f"ingestd supervising {settings.workers} worker{plural}{writer}", file=out, flush=True)
+    stopping: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: stopping.append(signum)) for s in _STOP_SIGNALS}
+    try:
+        for child in writers + children:
+            _start(child, env)
+        while not stopping:
+            _restart_the_dead(writers + children, env, out)
+            time.sleep(_POLL_S)
+        # The workers first: what they commit while they drain goes through the writer.
+        grace_s = settings.shutdown_grace_s + 10.0
+        return _drain(children, grace_s) | _drain(writers, grace_s)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-@contextlib.contextmanager
-def _reserve(address: str, what: str) -> Iterator[str]:
+def _reserve(address: str, what: str) -> tuple[socket.socket, str]:
     """Binds `address` with SO_REUSEPORT without listening, so its port (chosen now when it is 0)
-    stays this server's between worker restarts; yields `host:port`. A bound socket that does not
-    listen is given no connections. Raises CannotListen, as a lone server does, when the address
-    is taken (by another ingestd's workers too) or is not this host's."""
+    stays this server's between worker restarts; returns the socket and `host:port`. A bound
+    socket that does not listen is given no connections. Raises _Refused, as a lone server stops,
+    when the address is taken (by another ingestd's workers too) or is not this host's."""
     written, _, port = address.rpartition(":")
     written = written or "127.0.0.1"
     host = written.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with (
-        socket.socket(family, socket.SOCK_STREAM) as probe,
-        socket.socket(family, socket.SOCK_STREAM) as reserved,
-    ):
-        try:
-            # First without SO_REUSEPORT, which would let this server share a port that another
-            # ingestd's workers listen on; with SO_REUSEADDR, as the servers' own sockets, so that
-            # connections a previous run left in TIME_WAIT do not count.
+    reserved = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # First without SO_REUSEPORT, which would let this server share a port that another
+        # ingestd's workers listen on; with SO_REUSEADDR, as the servers' own sockets, so that
+        # connections a previous run left in TIME_WAIT do not count.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, int(port)))
             port = str(probe.getsockname()[1])
-            probe.close()
-            reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            reserved.bind((host, int(port)))
-        except OSError as exc:
-            raise CannotListen(f"cannot listen for {what} on {address}: {exc.strerror or exc}") from None
-        yield f"{written}:{port}"
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        reserved.bind((host, int(port)))
+    except OSError as exc:
+        reserved.close()
+        raise _Refused(f"cannot listen for {what} on {address}: {exc.strerror or exc}") from None
+    return reserved, f"{written}:{port}"
 
 
 def _start(worker: _Worker, env: Mapping[str, str]) -> None:

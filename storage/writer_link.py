@@ -41,9 +41,11 @@ _CONNECT_RETRY_S = 0.05
 _ERRORS: dict[int, type[Exception]] = {_REVOKED: KeyRevoked, _FAILED: CommitFailed, _CLOSED: WriterClosed}
 
 
-def _frame(value: tuple[Any, ...]) -> bytes:
+def _frame(value: tuple[Any, ...]) -> tuple[bytes, bytes]:
+    """A frame as its length and its body, written apart: a batch's body is megabytes, and each
+    copy of it would add to the peak memory of both processes."""
     body = marshal.dumps(value)
-    return _LENGTH.pack(len(body)) + body
+    return _LENGTH.pack(len(body)), body
 
 
 class _Outbox:
@@ -52,17 +54,17 @@ class _Outbox:
 
     def __init__(self, stream: asyncio.StreamWriter) -> None:
         self.stream = stream
-        self._frames: list[bytes] = []
+        self._parts: list[bytes] = []
 
-    def push(self, frame: bytes) -> None:
-        if not self._frames:
+    def push(self, frame: tuple[bytes, bytes]) -> None:
+        if not self._parts:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._frames.append(frame)
+        self._parts += frame
 
     def _flush(self) -> None:
-        frames, self._frames = self._frames, []
+        parts, self._parts = self._parts, []
         if not self.stream.is_closing():
-            self.stream.write(b"".join(frames))
+            self.stream.writelines(parts)
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> Any:

@@ -33,8 +33,9 @@ def _set_read_only(admin_url: str, database_url: str, read_only: bool) -> None:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 async def test_a_read_only_database_stops_the_start_with_one_line(
-    database_url: str, request: pytest.FixtureRequest
+    database_url: str, request: pytest.FixtureRequest, workers: str
 ) -> None:
     assert run_cli("migrate", database_url=database_url).returncode == 0
     if database_url.startswith("sqlite"):
@@ -44,7 +45,8 @@ async def test_a_read_only_database_stops_the_start_with_one_line(
     else:
         _set_read_only(request.getfixturevalue("postgres_admin_url"), database_url, True)
         url = database_url
-    env = {"INGESTD_GRPC_ADDR": "127.0.0.1:0", "INGESTD_HTTP_ADDR": "127.0.0.1:0"}
+    # Two workers: the supervisor's check, before it starts any child.
+    env = {"INGESTD_GRPC_ADDR": "127.0.0.1:0", "INGESTD_HTTP_ADDR": "127.0.0.1:0", "INGESTD_WORKERS": workers}
     result = await asyncio.to_thread(run_cli, "serve", database_url=url, env=env)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]

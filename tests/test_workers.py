@@ -54,6 +54,11 @@ def _workers(supervisor: int) -> set[int]:
     }
 
 
+def _rss_bytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) * 1024
+
+
 def _cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
@@ -154,6 +159,8 @@ async def test_one_worker_on_sqlite_writes_through_a_writer_process_when_told_to
     async with ServerProcess(f"sqlite:///{tmp_path / 'split.db'}", **split) as server:
         await _wait_for(lambda: len(_children(server.pid)) == 2)
         assert len(_workers(server.pid)) == 1
+        # The supervisor loads none of the server's modules, which it would hold all its life.
+        assert _rss_bytes(server.pid) < 40 * 2**20
         await _post_events(server.http_port, [f"split-{i}" for i in range(10)])
         assert sorted(await _messages(server.address)) == sorted(f"split-{i}" for i in range(10))
         # A SIGKILL of the supervisor loses nothing it answered, and leaves nothing serving.
