@@ -81,8 +81,8 @@ def supervise(settings: Settings, environ: Mapping[str, str], out: TextIO) -> in
     returns the exit status: 0 when every worker drained cleanly, 1 with one line on stderr when
     the database refuses writes or a port is taken, as for a lone server.
 
-    The supervisor loads none of the server's modules (the database's in a child, `_prepare`):
-    what it imports it would hold for its whole life."""
+    The supervisor loads neither the server's modules nor the database's (those only in a child,
+    `_prepare`): what it imports it would hold for its whole life."""
     try:
         _prepare(settings)
         grpc_socket, grpc_addr = _reserve(settings.grpc_addr, "gRPC")
@@ -102,7 +102,7 @@ def _prepare(settings: Settings) -> None:
     than leave its children failing and restarting."""
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+    if pid == 0:
         os.close(read)
         status = 1
         try:
@@ -132,7 +132,8 @@ def _prepare(settings: Settings) -> None:
         complaint = pipe.read().decode(errors="replace")
     _, status = os.waitpid(pid, 0)
     if status != 0:
-        raise _Refused(complaint or f"the database could not be prepared (status {status})")
+        code = os.waitstatus_to_exitcode(status)
+        raise _Refused(complaint or f"the database could not be prepared (exit status {code})")
 
 
 def _supervise(
