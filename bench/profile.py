@@ -305,6 +305,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="profile the bare aiohttp handler (bench.bare) instead of ingestd, for the floor",
     )
     parser.add_argument("--batch", action="store_true", help="the route's batch shape, not single events")
+    parser.add_argument(
+        "--writer",
+        choices=("group", "free"),
+        default="group",
+        help="group: ingestd's group writer (default); free: one that answers at once and stores "
+        "nothing, for the ceiling of the request path alone",
+    )
     parser.add_argument("--seconds", type=float, default=6.0, help="profiled seconds (default 6)")
     parser.add_argument("--warmup", type=float, default=1.5, help="unprofiled warm-up seconds (default 1.5)")
     parser.add_argument("--concurrency", type=int, default=32)
@@ -441,6 +448,18 @@ async def serve_bare_and_profile(args: argparse.Namespace) -> int:
         await runner.cleanup()
 
 
+def _free_writer() -> Any:
+    """A `RowWriter` that stores nothing and answers at once, every row new. Made here, not at
+    import, so that the client process never loads storage."""
+    from storage.writer import Stored
+
+    class FreeWriter:
+        async def write(self, key_id: str | None, rows: Sequence[Any]) -> list[Stored]:
+            return [Stored(row.id, False) for row in rows]
+
+    return FreeWriter()
+
+
 async def serve_and_profile(args: argparse.Namespace, log: TextIO) -> int:
     from server.config import Settings
     from server.log import configure_logging
@@ -458,7 +477,7 @@ async def serve_and_profile(args: argparse.Namespace, log: TextIO) -> int:
             logister_rate_limit_requests=LOGISTER_RATE_LIMIT,
         )
         configure_logging(settings, log)
-        async with running(settings) as started:
+        async with running(settings, row_writer=_free_writer() if args.writer == "free" else None) as started:
             keys = await make_keys(f"127.0.0.1:{started.http_port}")
             runtime.settle_heap()  # as `ingestd serve` does once it serves
             return await _profile(args, started.http_port, keys)

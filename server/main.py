@@ -117,9 +117,14 @@ async def core(settings: Settings, clock: Clock | None = None) -> AsyncIterator[
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
+async def running(
+    settings: Settings, clock: Clock | None = None, *, row_writer: RowWriter | None = None
+) -> AsyncIterator[Running]:
     """Starts ingestd and yields once it serves; on exit shuts down in order: stop accepting
-    calls, let the calls in flight finish, flush the writer, close the database."""
+    calls, let the calls in flight finish, flush the writer, close the database.
+
+    `row_writer` replaces the group writer: `python -m bench.profile --writer free` measures the
+    request path alone with one that stores nothing."""
     if settings.grpc_upstream:
         async with _upstream_gateway(settings) as started:
             yield started
@@ -128,7 +133,11 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
         c = await stack.enter_async_context(core(settings, clock))
         evaluator = AlertEvaluator(c.clock, c.ids, settings)
         readiness = Readiness()
-        writer = await stack.enter_async_context(_group_writer(settings, c.clock, evaluator, readiness))
+        writer: RowWriter
+        if row_writer is None:
+            writer = await stack.enter_async_context(_group_writer(settings, c.clock, evaluator, readiness))
+        else:
+            writer = row_writer
 
         redaction = RedactionRules(c.access, c.sessions, c.clock, c.ids, settings)
         ingest = Ingest(
