@@ -6,7 +6,8 @@ PostgreSQL. What must hold (issue 12):
 - every answer is a 200, or a refusal that is a 429 or 503 with `Retry-After`;
 - every acknowledged event is stored;
 - within seconds of the load ending, a single write is answered as fast as on an idle server,
-  and the server hands back at least half of the memory the burst added.
+  and the server hands back at least three quarters of the memory the burst added (for one
+  process about the old bar of half its peak: idle 120 MiB, peak 340).
 
 "The server" is every process of `ingestd serve` (one by default; a supervisor and its children
 with `--workers` or `INGESTD_SQLITE_WRITER_PROCESS`).
@@ -144,12 +145,12 @@ async def test_overload_refuses_with_retry_after_keeps_memory_bounded_and_loses_
             after.append(await _single_write_s(session, base, f"after-{len(after)}"))
         assert time.monotonic() < recovered_by + 10
         assert sorted(after)[5] <= 5 * idle + 0.05, (idle, after)
-        # And its memory falls back: at least half of what the burst added is handed back within
+        # And its memory falls back: three quarters of what the burst added are handed back within
         # seconds (the heap it freed, and the buffers the writer's connection grew).
         deadline = time.monotonic() + 30
-        while server.memory_bytes() - idle_bytes > added // 2:
+        while server.memory_bytes() - idle_bytes > added // 4:
             assert time.monotonic() < deadline, (
-                f"RSS stayed above {idle_bytes / 2**20:.0f} MiB idle + half of the "
+                f"RSS stayed above {idle_bytes / 2**20:.0f} MiB idle + a quarter of the "
                 f"{added / 2**20:.0f} MiB the burst added"
             )
             await asyncio.sleep(0.5)
