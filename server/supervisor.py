@@ -69,6 +69,7 @@ def supervised(settings: Settings) -> bool:
 
 
 def _sqlite(database_url: str) -> bool:
+    # The URL's scheme by hand: SQLAlchemy's `make_url` would load SQLAlchemy into the supervisor.
     return database_url.partition(":")[0].partition("+")[0] == "sqlite"
 
 

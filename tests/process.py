@@ -89,13 +89,7 @@ class ServerProcess:
 
     def memory_bytes(self, field: str = "VmRSS") -> int:
         """The family's resident memory now (`VmRSS`), or the sum of each one's peak (`VmHWM`)."""
-        total = 0
-        for pid in self.family():
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith(field + ":"):
-                        total += int(line.split()[1]) * 1024
-        return total
+        return sum(memory_bytes(pid, field) for pid in self.family())
 
     @property
     def address(self) -> str:
@@ -130,6 +124,15 @@ class ServerProcess:
     async def __aexit__(self, *exc: object) -> None:
         if self._process is not None and self._process.returncode is None:
             await self.kill()
+
+
+def memory_bytes(pid: int, field: str = "VmRSS") -> int:
+    """One process's resident memory now (`VmRSS`) or at its peak (`VmHWM`); 0 once it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def run_cli(

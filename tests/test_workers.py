@@ -15,34 +15,35 @@ import pytest
 
 from ingestd.v1 import event_service_pb2, event_service_pb2_grpc
 from tests.conftest import PROJECT_SECRET
-from tests.process import ServerProcess, run_cli
+from tests.process import ServerProcess, memory_bytes, run_cli
 
 pytestmark = pytest.mark.slow
 
 AUTH = (("authorization", f"Bearer {PROJECT_SECRET}"),)
 
 
-def _children(pid: int) -> set[int]:
-    """The live child processes of `pid`, read from /proc."""
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry.name))
-    return found
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
 
 
 def _alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie that nobody reaped yet does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of `pid`, read from /proc."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
 
 
 def _workers(supervisor: int) -> set[int]:
@@ -54,13 +55,9 @@ def _workers(supervisor: int) -> set[int]:
     }
 
 
-def _rss_bytes(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmRSS:")[1].split()[0]) * 1024
-
-
 def _cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
+    assert fields is not None, f"process {pid} is gone"
     return int(fields[11]) + int(fields[12])
 
 
@@ -160,7 +157,7 @@ async def test_one_worker_on_sqlite_writes_through_a_writer_process_when_told_to
         await _wait_for(lambda: len(_children(server.pid)) == 2)
         assert len(_workers(server.pid)) == 1
         # The supervisor loads none of the server's modules, which it would hold all its life.
-        assert _rss_bytes(server.pid) < 40 * 2**20
+        assert memory_bytes(server.pid) < 40 * 2**20
         await _post_events(server.http_port, [f"split-{i}" for i in range(10)])
         assert sorted(await _messages(server.address)) == sorted(f"split-{i}" for i in range(10))
         # A SIGKILL of the supervisor loses nothing it answered, and leaves nothing serving.
